@@ -65,6 +65,7 @@
 
 #![warn(missing_docs)]
 
+mod base;
 mod datagram;
 mod factory;
 mod flow;
@@ -76,6 +77,7 @@ mod timer;
 mod transport;
 mod write_queue;
 
+pub use base::BaseTransport;
 pub use datagram::{DatagramProtocol, DatagramTransport};
 pub use factory::Factory;
 pub use flow::{FlowUpcall, WaterMarks, DEFAULT_HIGH_WATER, DEFAULT_LOW_WATER};
