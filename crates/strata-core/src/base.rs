@@ -136,7 +136,9 @@ impl BaseTransport {
     }
 
     /// Deliver every callback that is due: the close contract's, then the
-    /// water marks'. Call after anything that may have changed state.
+    /// water marks' (only while the write side is open: after `close_write`
+    /// there is nothing to pause). Call after anything that may have changed
+    /// state.
     pub fn settle<P: Protocol + ?Sized>(&mut self, p: &mut P) {
         loop {
             if let Some(u) = self.lifecycle.next_upcall() {
@@ -152,7 +154,8 @@ impl BaseTransport {
                 }
                 continue;
             }
-            if self.lifecycle.is_live() {
+            // Flow-control advice only matters while the protocol may write.
+            if self.lifecycle.can_write() {
                 if let Some(f) = self.marks.check(self.queue.len()) {
                     match f {
                         FlowUpcall::Pause => p.pause_writing(self),
