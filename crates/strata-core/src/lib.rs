@@ -67,6 +67,7 @@
 
 mod base;
 mod datagram;
+mod description;
 mod factory;
 mod flow;
 mod info;
@@ -79,6 +80,7 @@ mod write_queue;
 
 pub use base::BaseTransport;
 pub use datagram::{DatagramProtocol, DatagramTransport};
+pub use description::{Description, DescriptionError, Opt, Segment};
 pub use factory::Factory;
 pub use flow::{FlowUpcall, WaterMarks, DEFAULT_HIGH_WATER, DEFAULT_LOW_WATER};
 pub use info::{Addr, LayerInfo, TransportInfo};
