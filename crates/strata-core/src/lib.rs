@@ -76,6 +76,7 @@ mod protocol;
 mod reason;
 mod timer;
 mod transport;
+mod upgrade;
 mod write_queue;
 
 pub use base::BaseTransport;
@@ -89,6 +90,7 @@ pub use protocol::Protocol;
 pub use reason::Reason;
 pub use timer::{TimerId, Timers};
 pub use transport::Transport;
+pub use upgrade::{BoxProtocol, Upgradable, Upgrade, UpgradeError};
 pub use write_queue::WriteQueue;
 
 /// Re-exported so that protocols need not depend on `bytes` themselves.

@@ -2,7 +2,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use crate::{TimerId, TransportInfo};
+use crate::{TimerId, TransportInfo, Upgrade, UpgradeError};
 
 /// The sending side of a connection, as a protocol sees it: something that
 /// moves bytes.
@@ -79,6 +79,15 @@ pub trait Transport {
     fn set_timer_after(&mut self, after: Duration) -> TimerId {
         let deadline = self.now() + after;
         self.set_timer(deadline)
+    }
+
+    /// Put a layer (TLS, typically) under the calling protocol, after the
+    /// current callback returns; see [`Upgradable`](crate::Upgradable).
+    /// Transports that cannot do this return
+    /// [`UpgradeError::Unsupported`] (the default).
+    fn upgrade(&mut self, upgrade: Upgrade) -> Result<(), UpgradeError> {
+        drop(upgrade);
+        Err(UpgradeError::Unsupported)
     }
 
     /// Convenience: copy `data` into a new buffer and [`write`](Transport::write) it.

@@ -21,7 +21,7 @@ pub use record::{Event, Log, Recorder};
 pub use scenarios::*;
 
 /// A protocol that can be moved to another thread: what runners take.
-pub type BoxProtocol = Box<dyn Protocol + Send>;
+pub use strata_core::BoxProtocol;
 
 /// What a transport can and cannot express, so scenarios assert exactly
 /// what the transport promises.
