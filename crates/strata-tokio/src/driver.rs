@@ -1,0 +1,427 @@
+//! The stream driver: one future per connection that owns the whole stack
+//! and does all its I/O.
+//!
+//! [`Connection`] is a hand-written future around
+//! [`BaseTransport`]. Each poll runs rounds of
+//!
+//! 1. **commands** posted through a [`Handle`];
+//! 2. **writes**: the write queue goes out with vectored writes (up to
+//!    [`MAX_IOV`] buffers at once, no copying), settling after each so that
+//!    `resume_writing` comes as soon as the buffer drains; once the protocol
+//!    asked to close its write side and the queue is empty, `poll_shutdown`
+//!    sends the FIN and `write_closed` follows;
+//! 3. **one read** into a reused buffer, while the protocol wants data: the
+//!    bytes go up as a frozen slice of that buffer (no copy); `Ok(0)` is the
+//!    peer's end-of-stream; an error fails the connection (`ECONNRESET` →
+//!    [`Reason::Reset`]);
+//! 4. **timers**: those due fire; a single `tokio::time::Sleep` waits for
+//!    the earliest of the others.
+//!
+//! until nothing makes progress (every source then has registered a
+//! wake-up) or a round budget is spent (the task then yields to others and
+//! wakes itself). Because a round starts with writes, whatever a callback
+//! wrote goes out in the same poll that delivered the data.
+//!
+//! The future resolves when the protocol has seen `connection_lost`. If the
+//! protocol aborted, the stream is [`abort`](Io::abort)ed (TCP: `SO_LINGER`
+//! 0, so the drop sends an RST). After a clean close with the peer's
+//! end-of-stream not yet seen, the socket *lingers*: it is read and the
+//! bytes discarded until the peer's FIN (or [`LINGER`] passes), because
+//! dropping a socket with unread data makes the kernel send an RST that can
+//! destroy the data we just flushed before the peer read it.
+//!
+//! A protocol that panics ends its own connection only: the panic is caught,
+//! the stream aborted and dropped, and the reason is
+//! [`ProtocolPanicked`].
+
+use std::future::Future;
+use std::io::{self, IoSlice};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use strata_core::{BaseTransport, Protocol, Reason, Transport, TransportInfo};
+use tokio::sync::{mpsc, watch};
+use tokio::time::Sleep;
+use tokio_util::io::poll_read_buf;
+
+use crate::handle::{panic_message, Command, Handle, ProtocolPanicked};
+use crate::top::Top;
+use crate::Io;
+
+/// Most buffers handed to one vectored write.
+pub const MAX_IOV: usize = 64;
+/// Size of the read buffer reserved when the current one runs low.
+pub const READ_BUF: usize = 64 * 1024;
+/// Below this much spare capacity, a new read buffer is reserved.
+const MIN_READ: usize = 8 * 1024;
+/// Rounds per poll before yielding to other tasks.
+const MAX_ROUNDS: usize = 32;
+/// Commands applied per round.
+const MAX_COMMANDS: usize = 64;
+/// How long a cleanly closed socket waits for the peer's FIN, discarding
+/// what it reads, before it is dropped.
+pub const LINGER: Duration = Duration::from_secs(2);
+
+/// Run `proto` on `io` in a new tokio task; returns a handle to it.
+///
+/// `info` describes the connection (addresses, and the bottom layer's name:
+/// `tcp`, `unix`, `stream`); the protocol sees it through
+/// [`Transport::info`]. `connection_made` is the first thing the task does.
+pub fn spawn_stream<IO, P>(io: IO, proto: P, info: TransportInfo) -> Handle<P>
+where
+    IO: Io,
+    P: Protocol + Send + 'static,
+{
+    let (conn, handle) = Connection::new(io, proto, info);
+    tokio::spawn(conn);
+    handle
+}
+
+/// One connection: a stack over an [`Io`], as a future that resolves to the
+/// reason the connection ended. See the [module docs](self).
+///
+/// [`spawn_stream`] spawns it; build it yourself to run it elsewhere (with
+/// `spawn_local` for a protocol that is not `Send`, say).
+pub struct Connection<IO, P> {
+    io: Option<IO>,
+    top: Top<P>,
+    base: BaseTransport,
+    read_buf: BytesMut,
+    sleep: Option<Pin<Box<Sleep>>>,
+    sleep_at: Option<Instant>,
+    commands: Option<mpsc::UnboundedReceiver<Command<P>>>,
+    done: watch::Sender<Option<Reason>>,
+    phase: Phase,
+    needs_flush: bool,
+    eof_seen: bool,
+}
+
+enum Phase {
+    Running { started: bool },
+    Lingering { reason: Reason, until: Instant },
+    Finished(Reason),
+}
+
+// SAFETY-free: `Connection` never pins its fields structurally (the protocol
+// is only ever used through `&mut`, the sleep is boxed), so it is `Unpin`
+// whatever `P` is.
+impl<IO, P> Unpin for Connection<IO, P> {}
+
+impl<IO: Io, P: Protocol + 'static> Connection<IO, P> {
+    /// A connection that has not started yet, and a handle to it.
+    pub fn new(io: IO, proto: P, info: TransportInfo) -> (Self, Handle<P>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (done_tx, done_rx) = watch::channel(None);
+        let conn = Connection {
+            io: Some(io),
+            top: Top { proto, lost: None },
+            base: BaseTransport::new(info, Instant::now()),
+            read_buf: BytesMut::new(),
+            sleep: None,
+            sleep_at: None,
+            commands: Some(rx),
+            done: done_tx,
+            phase: Phase::Running { started: false },
+            needs_flush: false,
+            eof_seen: false,
+        };
+        (conn, Handle::new(tx, done_rx))
+    }
+
+    fn poll_running(&mut self, cx: &mut Context<'_>) -> Poll<Reason> {
+        if let Phase::Running { started } = &mut self.phase {
+            if !*started {
+                *started = true;
+                self.base.now = Instant::now();
+                self.base.start(&mut self.top);
+            }
+        }
+        for _ in 0..MAX_ROUNDS {
+            self.base.now = Instant::now();
+            let mut progress = self.poll_commands(cx);
+            progress |= self.poll_writes(cx);
+            progress |= self.poll_read(cx);
+            progress |= self.poll_timers(cx);
+            if self.base.lifecycle.is_lost() {
+                return self.finish(cx);
+            }
+            if !progress {
+                return Poll::Pending;
+            }
+        }
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+
+    /// Apply posted commands. Returns whether any was applied.
+    fn poll_commands(&mut self, cx: &mut Context<'_>) -> bool {
+        let mut progress = false;
+        for _ in 0..MAX_COMMANDS {
+            let Some(rx) = self.commands.as_mut() else {
+                break;
+            };
+            if self.base.lifecycle.is_lost() {
+                break;
+            }
+            match rx.poll_recv(cx) {
+                Poll::Ready(Some(cmd)) => {
+                    progress = true;
+                    self.apply(cmd);
+                }
+                Poll::Ready(None) => self.commands = None,
+                Poll::Pending => break,
+            }
+        }
+        progress
+    }
+
+    fn apply(&mut self, cmd: Command<P>) {
+        let base = &mut self.base;
+        match cmd {
+            Command::Write(b) => base.write(b),
+            Command::CloseWrite => base.close_write(),
+            Command::Close => base.close(),
+            Command::Abort => base.abort(),
+            Command::Call(f) => f(&mut self.top.proto, base),
+            Command::FireTimer(id) => {
+                base.cancel_timer(id);
+                if base.lifecycle.is_live() {
+                    self.top.timer_fired(base, id);
+                }
+            }
+        }
+        base.settle(&mut self.top);
+    }
+
+    /// Flush the write queue, then flush the stream, then send the FIN if
+    /// due. Returns whether anything happened.
+    fn poll_writes(&mut self, cx: &mut Context<'_>) -> bool {
+        if self.base.take_reset_request() {
+            self.abort_io();
+        }
+        let Some(io) = self.io.as_mut() else {
+            return false;
+        };
+        let mut progress = false;
+        while !self.base.queue.is_empty() {
+            let queue = &self.base.queue;
+            let res = match queue.front() {
+                Some(front) if front.len() == queue.len() => {
+                    Pin::new(&mut *io).poll_write(cx, front)
+                }
+                _ => {
+                    let mut slices = [IoSlice::new(&[]); MAX_IOV];
+                    let n = queue.io_slices(&mut slices);
+                    Pin::new(&mut *io).poll_write_vectored(cx, &slices[..n])
+                }
+            };
+            match res {
+                Poll::Ready(Ok(0)) => {
+                    let e = io::Error::new(
+                        io::ErrorKind::WriteZero,
+                        "the stream accepts no more bytes",
+                    );
+                    self.base.fail(&mut self.top, e.into());
+                    return true;
+                }
+                Poll::Ready(Ok(n)) => {
+                    progress = true;
+                    self.needs_flush = true;
+                    self.base.advance(n);
+                    self.base.settle(&mut self.top);
+                    if self.base.take_reset_request() {
+                        self.abort_io();
+                        return true;
+                    }
+                }
+                Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
+                Poll::Ready(Err(e)) => {
+                    self.base.fail(&mut self.top, e.into());
+                    return true;
+                }
+                Poll::Pending => return progress,
+            }
+        }
+        if !self.base.lifecycle.is_live() {
+            return progress;
+        }
+        if self.needs_flush {
+            match Pin::new(&mut *io).poll_flush(cx) {
+                Poll::Ready(Ok(())) => self.needs_flush = false,
+                Poll::Ready(Err(e)) => {
+                    self.base.fail(&mut self.top, e.into());
+                    return true;
+                }
+                Poll::Pending => return progress,
+            }
+        }
+        if self.base.lifecycle.wants_fin() {
+            match Pin::new(&mut *io).poll_shutdown(cx) {
+                Poll::Ready(Ok(())) => {
+                    self.base.fin_sent(&mut self.top);
+                    progress = true;
+                }
+                Poll::Ready(Err(e)) => {
+                    self.base.fail(&mut self.top, e.into());
+                    progress = true;
+                }
+                Poll::Pending => {}
+            }
+        }
+        progress
+    }
+
+    /// Read once, if the protocol wants data. Returns whether anything
+    /// happened.
+    fn poll_read(&mut self, cx: &mut Context<'_>) -> bool {
+        if !self.base.wants_read() {
+            return false;
+        }
+        let Some(io) = self.io.as_mut() else {
+            return false;
+        };
+        if self.read_buf.capacity() - self.read_buf.len() < MIN_READ {
+            self.read_buf.reserve(READ_BUF);
+        }
+        match poll_read_buf(Pin::new(io), cx, &mut self.read_buf) {
+            Poll::Ready(Ok(0)) => {
+                self.eof_seen = true;
+                self.base.peer_eof(&mut self.top);
+            }
+            Poll::Ready(Ok(_)) => {
+                let data = self.read_buf.split().freeze();
+                self.base.deliver(&mut self.top, data);
+            }
+            Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
+            Poll::Ready(Err(e)) => self.base.fail(&mut self.top, e.into()),
+            Poll::Pending => return false,
+        }
+        true
+    }
+
+    /// Fire due timers; arm the sleep for the next one. Returns whether any
+    /// fired.
+    fn poll_timers(&mut self, cx: &mut Context<'_>) -> bool {
+        let Some(deadline) = self.base.timers.earliest() else {
+            return false;
+        };
+        if !self.base.lifecycle.is_live() {
+            return false;
+        }
+        let now = Instant::now();
+        if deadline > now && !self.wait_until(deadline, cx) {
+            return false;
+        }
+        // Tokio rounds deadlines up to the millisecond, so the clock is at
+        // or past `deadline` here; `max` guards against a clock that is not.
+        self.base.now = now.max(deadline);
+        self.base.fire_timers(&mut self.top);
+        true
+    }
+
+    /// Arm the sleep for `deadline` and poll it; true if it has passed.
+    fn wait_until(&mut self, deadline: Instant, cx: &mut Context<'_>) -> bool {
+        let at = tokio::time::Instant::from_std(deadline);
+        let sleep = self
+            .sleep
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
+        if self.sleep_at != Some(deadline) {
+            sleep.as_mut().reset(at);
+            self.sleep_at = Some(deadline);
+        }
+        sleep.as_mut().poll(cx).is_ready()
+    }
+
+    fn abort_io(&mut self) {
+        if let Some(mut io) = self.io.take() {
+            io.abort();
+        }
+    }
+
+    /// The protocol has seen `connection_lost`: publish the reason, release
+    /// what the stack held, and linger or drop the stream.
+    fn finish(&mut self, cx: &mut Context<'_>) -> Poll<Reason> {
+        if self.base.take_reset_request() {
+            self.abort_io();
+        }
+        let reason = self.top.lost.take().unwrap_or(Reason::Done);
+        self.done.send_replace(Some(reason.clone()));
+        self.commands = None;
+        self.sleep_at = None;
+        if self.io.is_some() && !self.eof_seen && reason.is_done() {
+            self.phase = Phase::Lingering {
+                reason,
+                until: Instant::now() + LINGER,
+            };
+            return self.poll_linger(cx);
+        }
+        self.io = None;
+        self.phase = Phase::Finished(reason.clone());
+        Poll::Ready(reason)
+    }
+
+    /// Read and discard until the peer's FIN, an error, or the deadline.
+    fn poll_linger(&mut self, cx: &mut Context<'_>) -> Poll<Reason> {
+        let Phase::Lingering { reason, until } = &self.phase else {
+            unreachable!("poll_linger outside the lingering phase");
+        };
+        let (reason, until) = (reason.clone(), *until);
+        let mut finished = self.wait_until(until, cx);
+        for _ in 0..MAX_ROUNDS {
+            if finished {
+                break;
+            }
+            let Some(io) = self.io.as_mut() else { break };
+            self.read_buf.clear();
+            if self.read_buf.capacity() < MIN_READ {
+                self.read_buf.reserve(READ_BUF);
+            }
+            match poll_read_buf(Pin::new(io), cx, &mut self.read_buf) {
+                Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => finished = true,
+                Poll::Ready(Ok(_)) => {}
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        if !finished {
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        self.io = None;
+        self.sleep = None;
+        self.phase = Phase::Finished(reason.clone());
+        Poll::Ready(reason)
+    }
+
+    fn on_panic(&mut self, payload: Box<dyn std::any::Any + Send>) -> Poll<Reason> {
+        let msg = panic_message(&*payload);
+        tracing::error!(panic = %msg, "protocol panicked; its connection is aborted");
+        self.abort_io();
+        self.commands = None;
+        let reason = Reason::error(ProtocolPanicked(msg));
+        self.done.send_replace(Some(reason.clone()));
+        self.phase = Phase::Finished(reason.clone());
+        Poll::Ready(reason)
+    }
+}
+
+impl<IO: Io, P: Protocol + 'static> Future for Connection<IO, P> {
+    type Output = Reason;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Reason> {
+        let this = self.get_mut();
+        // The stack is not touched again after a panic (see `on_panic`), so
+        // whatever state the panic left it in is never observed.
+        let res = catch_unwind(AssertUnwindSafe(|| match &this.phase {
+            Phase::Running { .. } => this.poll_running(cx),
+            Phase::Lingering { .. } => this.poll_linger(cx),
+            Phase::Finished(r) => Poll::Ready(r.clone()),
+        }));
+        match res {
+            Ok(p) => p,
+            Err(payload) => this.on_panic(payload),
+        }
+    }
+}
