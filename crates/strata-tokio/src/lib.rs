@@ -39,6 +39,9 @@ mod stream;
 mod top;
 mod udp;
 
+#[cfg(feature = "testing")]
+pub mod testing;
+
 pub use bridge::{BridgeEnd, StrataStream, StreamBridge, OUT_MAX, RX_HIGH, RX_LOW};
 pub use driver::{spawn_stream, Connection, LINGER, MAX_IOV, READ_BUF};
 pub use endpoint::{Endpoint, EndpointError};
