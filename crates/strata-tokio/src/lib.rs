@@ -55,5 +55,6 @@ pub use stream::AnyStream;
 pub use udp::{bind_udp, DatagramHandle};
 
 /// A protocol that can move between threads, boxed: the protocol type of
-/// stacks assembled at run time.
-pub type BoxProtocol = Box<dyn strata_core::Protocol + Send>;
+/// stacks assembled at run time (`Handle<BoxProtocol>`, a factory returning
+/// `BoxProtocol`).
+pub use strata_core::BoxProtocol;
