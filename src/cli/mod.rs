@@ -1,0 +1,20 @@
+//! The subcommands of the `strata` binary.
+
+pub mod echo;
+pub mod pipe;
+pub mod tour;
+
+/// Errors are printed as one line: `strata: error: ...`.
+pub type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+/// Log to stderr: warnings by default, everything with `--trace`;
+/// `RUST_LOG` overrides.
+pub fn init_logging(trace: bool) {
+    use tracing_subscriber::EnvFilter;
+    let default = if trace { "trace" } else { "warn" };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
