@@ -5,8 +5,8 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use crate::{
-    FlowUpcall, LayerInfo, Lifecycle, Protocol, Reason, TimerId, Timers, Transport,
-    TransportInfo, Upcall, WaterMarks, WriteQueue,
+    FlowUpcall, LayerInfo, Lifecycle, Protocol, Reason, TimerId, Timers, Transport, TransportInfo,
+    Upcall, WaterMarks, WriteQueue,
 };
 
 /// The transport half of a bottom transport (a socket, the harness's

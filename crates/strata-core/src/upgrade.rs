@@ -35,7 +35,10 @@ pub struct Upgrade {
 
 impl Upgrade {
     /// An upgrade by `wrap`, handing over `unconsumed` bytes.
-    pub fn new(wrap: impl FnOnce(BoxProtocol) -> BoxProtocol + Send + 'static, unconsumed: Bytes) -> Self {
+    pub fn new(
+        wrap: impl FnOnce(BoxProtocol) -> BoxProtocol + Send + 'static,
+        unconsumed: Bytes,
+    ) -> Self {
         Upgrade {
             wrap: Box::new(wrap),
             unconsumed,
@@ -91,7 +94,10 @@ pub struct Upgradable {
 impl Upgradable {
     /// Own `inner`, ready to upgrade.
     pub fn new(inner: BoxProtocol) -> Self {
-        Upgradable { inner, pending: None }
+        Upgradable {
+            inner,
+            pending: None,
+        }
     }
 
     /// The protocol as it is now (possibly wrapped in layers).
@@ -99,7 +105,11 @@ impl Upgradable {
         &self.inner
     }
 
-    fn call(&mut self, lower: &mut dyn Transport, f: impl FnOnce(&mut BoxProtocol, &mut dyn Transport)) {
+    fn call(
+        &mut self,
+        lower: &mut dyn Transport,
+        f: impl FnOnce(&mut BoxProtocol, &mut dyn Transport),
+    ) {
         let Upgradable { inner, pending } = self;
         f(inner, &mut UpgradableView { lower, pending });
         self.apply(lower);

@@ -147,11 +147,15 @@ pub struct DatagramPair<A, B> {
 
 impl<A: DatagramProtocol, B: DatagramProtocol> DatagramPair<A, B> {
     /// Address of side `a`.
-    pub const ADDR_A: SocketAddr =
-        SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 1)), 1000);
+    pub const ADDR_A: SocketAddr = SocketAddr::new(
+        std::net::IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 1)),
+        1000,
+    );
     /// Address of side `b`.
-    pub const ADDR_B: SocketAddr =
-        SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 2)), 2000);
+    pub const ADDR_B: SocketAddr = SocketAddr::new(
+        std::net::IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 2)),
+        2000,
+    );
 
     /// Join `a` and `b` by a network with `faults`, randomised by `seed`.
     pub fn new(a: A, b: B, faults: Faults, seed: u64) -> Self {
@@ -214,7 +218,11 @@ impl<A: DatagramProtocol, B: DatagramProtocol> DatagramPair<A, B> {
                 self.dropped += 1;
                 continue;
             }
-            let copies = if self.rng.chance(self.faults.duplicate) { 2 } else { 1 };
+            let copies = if self.rng.chance(self.faults.duplicate) {
+                2
+            } else {
+                1
+            };
             for _ in 0..copies {
                 let mut at = self.now + self.faults.delay;
                 if self.rng.chance(self.faults.reorder) {
@@ -232,7 +240,10 @@ impl<A: DatagramProtocol, B: DatagramProtocol> DatagramPair<A, B> {
 
     fn next_event(&self) -> Option<Instant> {
         let mut t = self.in_flight.peek().map(|Reverse((at, ..))| *at);
-        for d in [self.a.t.timers.earliest(), self.b.t.timers.earliest()].into_iter().flatten() {
+        for d in [self.a.t.timers.earliest(), self.b.t.timers.earliest()]
+            .into_iter()
+            .flatten()
+        {
             t = Some(t.map_or(d, |x| x.min(d)));
         }
         t
@@ -251,7 +262,9 @@ impl<A: DatagramProtocol, B: DatagramProtocol> DatagramPair<A, B> {
                 break;
             }
             self.in_flight.pop();
-            let Some((from, d)) = self.payloads[idx].take() else { continue };
+            let Some((from, d)) = self.payloads[idx].take() else {
+                continue;
+            };
             if to_b && !self.b.is_stopped() {
                 self.b.t.received += 1;
                 self.b.proto.datagram_received(&mut self.b.t, d, from);
@@ -267,13 +280,17 @@ impl<A: DatagramProtocol, B: DatagramProtocol> DatagramPair<A, B> {
             self.payloads.clear();
         }
         while !self.a.is_stopped() {
-            let Some(id) = self.a.t.timers.pop_expired(self.now) else { break };
+            let Some(id) = self.a.t.timers.pop_expired(self.now) else {
+                break;
+            };
             self.a.proto.timer_fired(&mut self.a.t, id);
             self.a.settle();
             self.collect();
         }
         while !self.b.is_stopped() {
-            let Some(id) = self.b.t.timers.pop_expired(self.now) else { break };
+            let Some(id) = self.b.t.timers.pop_expired(self.now) else {
+                break;
+            };
             self.b.proto.timer_fired(&mut self.b.t, id);
             self.b.settle();
             self.collect();

@@ -82,7 +82,11 @@ impl RecordingTransport {
             now: Instant::now(),
             timers: Timers::new(),
             marks: WaterMarks::default(),
-            info: TransportInfo::new(Addr::Memory(1), Addr::Memory(2), LayerInfo::new("recording")),
+            info: TransportInfo::new(
+                Addr::Memory(1),
+                Addr::Memory(2),
+                LayerInfo::new("recording"),
+            ),
         }
     }
 
@@ -142,7 +146,10 @@ impl Transport for RecordingTransport {
     }
     fn set_timer(&mut self, deadline: Instant) -> TimerId {
         let id = self.timers.set(deadline);
-        self.calls.push(Call::SetTimer(id, deadline.saturating_duration_since(self.now)));
+        self.calls.push(Call::SetTimer(
+            id,
+            deadline.saturating_duration_since(self.now),
+        ));
         id
     }
     fn cancel_timer(&mut self, timer: TimerId) {

@@ -78,7 +78,11 @@ pub struct Side<P> {
 
 impl<P: Protocol> Side<P> {
     fn new(proto: P, me: u64, peer: u64, now: Instant) -> Self {
-        let info = TransportInfo::new(Addr::Memory(me), Addr::Memory(peer), LayerInfo::new("memory"));
+        let info = TransportInfo::new(
+            Addr::Memory(me),
+            Addr::Memory(peer),
+            LayerInfo::new("memory"),
+        );
         Side {
             proto,
             t: BaseTransport::new(info, now),
@@ -207,7 +211,15 @@ impl<A: Protocol, B: Protocol> Pair<A, B> {
         let mut any = false;
         loop {
             let mut progress = false;
-            let Pair { a, b, chunking, rng, capacity, cut, .. } = self;
+            let Pair {
+                a,
+                b,
+                chunking,
+                rng,
+                capacity,
+                cut,
+                ..
+            } = self;
             let mut next_chunk = || match *chunking {
                 Chunking::Whole => usize::MAX,
                 Chunking::Fixed(n) => n.max(1),

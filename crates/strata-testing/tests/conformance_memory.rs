@@ -10,5 +10,8 @@ conformance_suite!(memory_1_byte, MemoryRunner::new(Chunking::Fixed(1)));
 conformance_suite!(memory_7_bytes, MemoryRunner::new(Chunking::Fixed(7)));
 conformance_suite!(
     memory_random,
-    MemoryRunner::new(Chunking::Random { seed: 42, max: 3000 })
+    MemoryRunner::new(Chunking::Random {
+        seed: 42,
+        max: 3000
+    })
 );

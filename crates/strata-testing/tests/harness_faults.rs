@@ -26,7 +26,10 @@ fn a_stalled_reader_pushes_back_on_the_writer() {
     pair.stall(false, false);
     pair.pump();
     assert_eq!(s.received_len(), 1 << 20);
-    assert!(c.events().iter().any(|e| matches!(e, Event::ResumeWriting(0))));
+    assert!(c
+        .events()
+        .iter()
+        .any(|e| matches!(e, Event::ResumeWriting(0))));
 }
 
 #[test]
@@ -86,14 +89,23 @@ impl DatagramProtocol for Ping {
     fn started(&mut self, t: &mut dyn DatagramTransport) {
         if t.local_addr() == DatagramPair::<Ping, Ping>::ADDR_A {
             for i in 0..200u32 {
-                t.send_to(Bytes::copy_from_slice(&i.to_be_bytes()), DatagramPair::<Ping, Ping>::ADDR_B);
+                t.send_to(
+                    Bytes::copy_from_slice(&i.to_be_bytes()),
+                    DatagramPair::<Ping, Ping>::ADDR_B,
+                );
                 self.sent += 1;
             }
             t.set_timer_after(Duration::from_secs(1));
         }
     }
-    fn datagram_received(&mut self, _t: &mut dyn DatagramTransport, data: Bytes, _from: std::net::SocketAddr) {
-        self.got.push(u32::from_be_bytes(data[..4].try_into().unwrap()));
+    fn datagram_received(
+        &mut self,
+        _t: &mut dyn DatagramTransport,
+        data: Bytes,
+        _from: std::net::SocketAddr,
+    ) {
+        self.got
+            .push(u32::from_be_bytes(data[..4].try_into().unwrap()));
     }
     fn timer_fired(&mut self, t: &mut dyn DatagramTransport, _timer: strata_core::TimerId) {
         t.close();

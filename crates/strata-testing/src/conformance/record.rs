@@ -105,7 +105,11 @@ impl Log {
         if ev.first() != Some(&Event::Made) {
             return fail("first callback is not connection_made");
         }
-        let lost: Vec<_> = ev.iter().enumerate().filter(|(_, e)| matches!(e, Event::Lost(_))).collect();
+        let lost: Vec<_> = ev
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| matches!(e, Event::Lost(_)))
+            .collect();
         match lost.as_slice() {
             [] => return fail("connection_lost never came"),
             [(i, _)] if *i == ev.len() - 1 => {}
@@ -125,7 +129,9 @@ impl Log {
         let mut paused = false;
         for e in &ev {
             match e {
-                Event::PauseWriting(_) if paused => return fail("pause_writing twice without resume"),
+                Event::PauseWriting(_) if paused => {
+                    return fail("pause_writing twice without resume")
+                }
                 Event::PauseWriting(_) => paused = true,
                 Event::ResumeWriting(_) if !paused => return fail("resume_writing without pause"),
                 Event::ResumeWriting(_) => paused = false,

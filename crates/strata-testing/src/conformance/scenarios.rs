@@ -90,8 +90,18 @@ pub fn echo_both_ways(r: &mut dyn PairRunner) {
     check(r, &c, &s);
     assert_same(r, "server received", &s.received(), &data);
     assert_same(r, "client received", &c.received(), &data);
-    assert!(pos(&c, Event::WriteClosed) < pos(&c, Event::ReadClosed), "[{}] {:?}", r.name(), c.events());
-    assert!(pos(&s, Event::ReadClosed) < pos(&s, Event::WriteClosed), "[{}] {:?}", r.name(), s.events());
+    assert!(
+        pos(&c, Event::WriteClosed) < pos(&c, Event::ReadClosed),
+        "[{}] {:?}",
+        r.name(),
+        c.events()
+    );
+    assert!(
+        pos(&s, Event::ReadClosed) < pos(&s, Event::WriteClosed),
+        "[{}] {:?}",
+        r.name(),
+        s.events()
+    );
     assert_lost(r, "client", &c, "done");
     assert_lost(r, "server", &s, "done");
 }
@@ -117,7 +127,11 @@ pub fn client_half_close_then_server_replies(r: &mut dyn PairRunner) {
     assert_same(r, "server received", &s.received(), &request);
     assert_same(r, "client received", &c.received(), &reply);
     assert!(pos(&c, Event::WriteClosed) < pos(&c, Event::ReadClosed));
-    assert!(!s.has(&Event::WriteClosed), "[{}] close() must not report write_closed", r.name());
+    assert!(
+        !s.has(&Event::WriteClosed),
+        "[{}] close() must not report write_closed",
+        r.name()
+    );
     assert_lost(r, "client", &c, "done");
     assert_lost(r, "server", &s, "done");
 }
@@ -173,8 +187,17 @@ pub fn simultaneous_half_close(r: &mut dyn PairRunner) {
     assert_same(r, "server received", &s.received(), &a);
     assert_same(r, "client received", &c.received(), &b);
     for (who, log) in [("client", &c), ("server", &s)] {
-        assert!(log.has(&Event::WriteClosed), "[{}] {who}: no write_closed: {:?}", r.name(), log.events());
-        assert!(log.has(&Event::ReadClosed), "[{}] {who}: no read_closed", r.name());
+        assert!(
+            log.has(&Event::WriteClosed),
+            "[{}] {who}: no write_closed: {:?}",
+            r.name(),
+            log.events()
+        );
+        assert!(
+            log.has(&Event::ReadClosed),
+            "[{}] {who}: no read_closed",
+            r.name()
+        );
         assert_lost(r, who, log, "done");
     }
 }
@@ -211,9 +234,19 @@ pub fn close_immediately(r: &mut dyn PairRunner) {
     let server = Recorder::new(&s);
     r.run(client.boxed(), server.boxed());
     check(r, &c, &s);
-    assert_eq!(c.events(), vec![Event::Made, Event::Lost("done")], "[{}]", r.name());
+    assert_eq!(
+        c.events(),
+        vec![Event::Made, Event::Lost("done")],
+        "[{}]",
+        r.name()
+    );
     assert_eq!(s.received_len(), 0);
-    assert!(s.has(&Event::ReadClosed), "[{}] server: {:?}", r.name(), s.events());
+    assert!(
+        s.has(&Event::ReadClosed),
+        "[{}] server: {:?}",
+        r.name(),
+        s.events()
+    );
     assert_lost(r, "server", &s, "done");
 }
 
@@ -233,7 +266,12 @@ pub fn abort_drops_buffer_and_resets_peer(r: &mut dyn PairRunner) {
     let server = Recorder::new(&s);
     r.run(client.boxed(), server.boxed());
     check(r, &c, &s);
-    assert_eq!(c.events(), vec![Event::Made, Event::Lost("aborted")], "[{}]", r.name());
+    assert_eq!(
+        c.events(),
+        vec![Event::Made, Event::Lost("aborted")],
+        "[{}]",
+        r.name()
+    );
     assert!(
         s.received_len() < 4 * BULK,
         "[{}] the peer received all {} bytes of an aborted write",
@@ -247,7 +285,11 @@ pub fn abort_drops_buffer_and_resets_peer(r: &mut dyn PairRunner) {
             r.name(),
             s.lost_reason()
         );
-        assert!(!s.has(&Event::ReadClosed), "[{}] a reset is not an end-of-stream", r.name());
+        assert!(
+            !s.has(&Event::ReadClosed),
+            "[{}] a reset is not an end-of-stream",
+            r.name()
+        );
     }
 }
 
@@ -282,7 +324,11 @@ pub fn abort_mid_stream(r: &mut dyn PairRunner) {
             r.name(),
             c.lost_reason()
         );
-        assert!(!c.has(&Event::ReadClosed), "[{}] a reset is not an end-of-stream", r.name());
+        assert!(
+            !c.has(&Event::ReadClosed),
+            "[{}] a reset is not an end-of-stream",
+            r.name()
+        );
     }
 }
 
@@ -370,7 +416,13 @@ pub fn pause_reading_loses_nothing(r: &mut dyn PairRunner) {
     r.run(client.boxed(), server.boxed());
     check(r, &c, &s);
     assert_same(r, "server received", &s.received(), &data);
-    assert_eq!(count(&s, |e| matches!(e, Event::Timer(_))), 2, "[{}] {:?}", r.name(), s.events());
+    assert_eq!(
+        count(&s, |e| matches!(e, Event::Timer(_))),
+        2,
+        "[{}] {:?}",
+        r.name(),
+        s.events()
+    );
     assert_lost(r, "client", &c, "done");
     assert_lost(r, "server", &s, "done");
 }
@@ -403,12 +455,23 @@ pub fn water_marks_pause_and_resume_writing(r: &mut dyn PairRunner) {
     let resume = ev.iter().position(|e| matches!(e, Event::ResumeWriting(_)));
     match (pause, resume) {
         (Some(p), Some(q)) if p < q => {
-            let Event::PauseWriting(at_pause) = ev[p] else { unreachable!() };
-            let Event::ResumeWriting(at_resume) = ev[q] else { unreachable!() };
+            let Event::PauseWriting(at_pause) = ev[p] else {
+                unreachable!()
+            };
+            let Event::ResumeWriting(at_resume) = ev[q] else {
+                unreachable!()
+            };
             assert!(at_pause > HIGH, "[{}] paused at {at_pause} bytes", r.name());
-            assert!(at_resume <= LOW, "[{}] resumed at {at_resume} bytes", r.name());
+            assert!(
+                at_resume <= LOW,
+                "[{}] resumed at {at_resume} bytes",
+                r.name()
+            );
         }
-        _ => panic!("[{}] want pause_writing then resume_writing: {ev:?}", r.name()),
+        _ => panic!(
+            "[{}] want pause_writing then resume_writing: {ev:?}",
+            r.name()
+        ),
     }
     assert_lost(r, "client", &c, "done");
     assert_lost(r, "server", &s, "done");
@@ -445,7 +508,12 @@ pub fn timers_fire_in_order_and_cancel(r: &mut dyn PairRunner) {
             _ => None,
         })
         .collect();
-    assert_eq!(fired, vec![ids[0], ids[1]], "[{}] timers fired {fired:?}, set {ids:?}", r.name());
+    assert_eq!(
+        fired,
+        vec![ids[0], ids[1]],
+        "[{}] timers fired {fired:?}, set {ids:?}",
+        r.name()
+    );
     assert_lost(r, "client", &c, "done");
     assert_lost(r, "server", &s, "done");
 }
