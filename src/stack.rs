@@ -102,6 +102,20 @@ impl Stack {
         self.layers.iter().rev().fold(app, |p, l| l.wrap(p))
     }
 
+    /// Like [`wrap`](Stack::wrap), with a [`Traced`](crate::trace::Traced)
+    /// point above every layer, so `trace` records each callback as it
+    /// crosses each layer, indented by depth (`tour` prints it).
+    pub fn wrap_traced(&self, app: BoxProtocol, trace: &crate::trace::Trace) -> BoxProtocol {
+        use crate::trace::Traced;
+        let n = self.layers.len();
+        let mut p: BoxProtocol = Box::new(Traced::new(app, "app", n, trace));
+        for (i, layer) in self.layers.iter().enumerate().rev() {
+            p = layer.wrap(p);
+            p = Box::new(Traced::new(p, layer.name(), i, trace));
+        }
+        p
+    }
+
     /// The names of the layers, bottom first, after the endpoint's.
     pub fn layer_names(&self) -> Vec<&'static str> {
         self.layers.iter().map(Layer::name).collect()

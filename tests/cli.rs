@@ -218,3 +218,26 @@ fn errors_are_one_clear_line_and_a_nonzero_exit() {
     let err = run_fail(&["listen", &format!("tcp:127.0.0.1:{port}"), "--echo"]);
     assert!(err.to_lowercase().contains("in use"), "{err}");
 }
+
+#[test]
+fn the_tour_runs_every_step_and_exits_zero() {
+    let child = Command::new(BIN)
+        .arg("tour")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = wait_with_timeout(child, Duration::from_secs(60));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("Every step checked out"), "{stdout}");
+    assert!(
+        stdout.contains("connection_made") && stdout.contains("write_closed"),
+        "{stdout}"
+    );
+}
