@@ -119,10 +119,11 @@ impl Upgradable {
         while let Some(up) = self.pending.take() {
             let old = std::mem::replace(&mut self.inner, Box::new(Placeholder));
             self.inner = (up.wrap)(old);
-            if !up.unconsumed.is_empty() {
-                let Upgradable { inner, pending } = self;
-                inner.data_received(&mut UpgradableView { lower, pending }, up.unconsumed);
-            }
+            // Always called, even with no bytes: it is the new layer's
+            // first chance to act (a STARTTLS client sends its ClientHello
+            // now; nothing else would wake it, as the server waits for it).
+            let Upgradable { inner, pending } = self;
+            inner.data_received(&mut UpgradableView { lower, pending }, up.unconsumed);
         }
     }
 }

@@ -1,0 +1,281 @@
+//! The layer's state apart from the protocol above: rustls, the buffers on
+//! either side of it, and the close contract toward the protocol above.
+//!
+//! Everything here is plain data plus the byte-moving steps (decrypt what
+//! came from below, encrypt what came from above, flush ciphertext below).
+//! Deciding *when* to call the protocol above is [`crate::layer`]'s job; the
+//! protocol's own requests arrive through [`crate::view`].
+
+use std::io::{self, IoSlice, Write};
+
+use bytes::{BufMut, Bytes, BytesMut};
+use rustls::Connection;
+use strata_core::{Lifecycle, Reason, Transport, WaterMarks, WriteQueue};
+
+use crate::facts::Facts;
+use crate::TlsError;
+
+/// Bytes of plaintext handed to rustls per vectored write, at most.
+const MAX_SLICES: usize = 64;
+
+/// Everything of a [`Tls`](crate::Tls) layer but the protocol above it, so
+/// that a view can borrow this while the protocol is being called.
+pub(crate) struct Engine {
+    /// The TLS state machine.
+    pub conn: Connection,
+    /// The close contract toward the protocol above.
+    pub life: Lifecycle,
+    /// Water marks on `plain` (plaintext held back while handshaking).
+    pub marks: WaterMarks,
+    /// Plaintext written by the protocol above, not yet encrypted.
+    pub plain: WriteQueue,
+    /// Plaintext decrypted and not yet delivered (reading is paused, or the
+    /// handshake facts must be announced first).
+    pub inbox: WriteQueue,
+    /// Where ciphertext is assembled before it goes below in one `Bytes`.
+    out: BytesMut,
+    /// The protocol above paused reading.
+    pub read_paused: bool,
+    /// The transport below told us to pause writing.
+    pub lower_paused: bool,
+    /// Whether the protocol above was last told to pause writing.
+    pub app_paused: bool,
+    /// Whether the protocol above has had `connection_made` (or was already
+    /// connected, for STARTTLS).
+    pub app_made: bool,
+    /// The handshake completed.
+    pub handshake_done: bool,
+    /// What the handshake established, once it completed.
+    pub facts: Option<Facts>,
+    /// rustls processed the peer's close_notify.
+    pub close_notify_seen: bool,
+    /// `life.peer_eof()` was called.
+    pub eof_reported: bool,
+    /// A fatal TLS error happened: input is ignored from now on.
+    pub failed: bool,
+    /// Our close_notify went below and the lower's write side is closing:
+    /// nothing more may be written below.
+    pub write_shut: bool,
+    /// We asked the transport below to close or abort.
+    pub lower_closed: bool,
+    /// The transport below reported `connection_lost`.
+    pub lower_lost: bool,
+    /// Ciphertext bytes received from below.
+    pub bytes_in: u64,
+    /// Ciphertext bytes handed below.
+    pub bytes_out: u64,
+    /// The name a client asked for (SNI), for the facts.
+    pub client_name: Option<String>,
+    /// Our last handshake flight may still sit in the transport below (the
+    /// handshake completed and we have not seen that buffer empty since).
+    pub flight_pending: bool,
+}
+
+impl Engine {
+    pub fn new(mut conn: Connection, already_connected: bool) -> Self {
+        // We flush rustls's output after every step, so its own buffer never
+        // holds more than one batch: no limit needed there, and none wanted
+        // (a limit would make large writes come out in pieces).
+        conn.set_buffer_limit(None);
+        Engine {
+            conn,
+            life: Lifecycle::new(),
+            marks: WaterMarks::default(),
+            plain: WriteQueue::new(),
+            inbox: WriteQueue::new(),
+            out: BytesMut::new(),
+            read_paused: false,
+            lower_paused: false,
+            app_paused: false,
+            app_made: already_connected,
+            handshake_done: false,
+            facts: None,
+            close_notify_seen: false,
+            eof_reported: false,
+            failed: false,
+            write_shut: false,
+            lower_closed: false,
+            lower_lost: false,
+            bytes_in: 0,
+            bytes_out: 0,
+            client_name: None,
+            flight_pending: false,
+        }
+    }
+
+    /// Feed ciphertext from below into rustls, decrypting into `inbox`.
+    /// On a TLS error, records it in the lifecycle and stops.
+    pub fn receive(&mut self, data: &[u8]) {
+        self.bytes_in += data.len() as u64;
+        if self.failed || self.close_notify_seen {
+            // After close_notify the peer may send nothing; after an error we
+            // listen to nothing.
+            return;
+        }
+        let mut rd = data;
+        loop {
+            let n = if rd.is_empty() {
+                0
+            } else {
+                match self.conn.read_tls(&mut rd) {
+                    Ok(n) => n,
+                    Err(e) => return self.fail(Reason::error(TlsError::Framing(e))),
+                }
+            };
+            let state = match self.conn.process_new_packets() {
+                Ok(s) => s,
+                Err(e) => {
+                    let err = if self.handshake_done {
+                        TlsError::Protocol(e)
+                    } else {
+                        TlsError::Handshake(e)
+                    };
+                    return self.fail(Reason::error(err));
+                }
+            };
+            let avail = state.plaintext_bytes_to_read();
+            if avail > 0 {
+                self.take_plaintext(avail);
+            }
+            if state.peer_has_closed() {
+                self.close_notify_seen = true;
+                return;
+            }
+            if rd.is_empty() {
+                return;
+            }
+            if n == 0 {
+                // rustls took nothing and reported no error: it cannot make
+                // progress on these bytes. Never loop on it.
+                let e = io::Error::new(io::ErrorKind::InvalidData, "unreadable TLS record");
+                return self.fail(Reason::error(TlsError::Framing(e)));
+            }
+        }
+    }
+
+    /// Move `avail` decrypted bytes out of rustls into one buffer.
+    fn take_plaintext(&mut self, avail: usize) {
+        use std::io::BufRead;
+        let mut buf = BytesMut::with_capacity(avail);
+        let mut reader = self.conn.reader();
+        while buf.len() < avail {
+            match reader.fill_buf() {
+                Ok([]) | Err(_) => break,
+                Ok(chunk) => {
+                    let n = chunk.len();
+                    buf.extend_from_slice(chunk);
+                    reader.consume(n);
+                }
+            }
+        }
+        self.inbox.push(buf.freeze());
+    }
+
+    /// A fatal TLS problem: remember it, let the lifecycle report it, and
+    /// drop what the protocol above can no longer use.
+    pub fn fail(&mut self, reason: Reason) {
+        self.failed = true;
+        self.plain.clear();
+        self.inbox.clear();
+        self.life.fail(reason);
+    }
+
+    /// The encrypting half of a step: plaintext into rustls once the
+    /// handshake is done, close_notify when the protocol asked for it, and
+    /// all resulting ciphertext below.
+    pub fn pump_out(&mut self, lower: &mut dyn Transport) {
+        if self.lower_lost || self.lower_closed || self.write_shut {
+            return;
+        }
+        if self.handshake_done && self.life.is_live() && !self.plain.is_empty() {
+            self.encrypt_plain();
+        }
+        if self.life.wants_fin() && self.plain.is_empty() {
+            self.conn.send_close_notify();
+            self.flush(lower);
+            self.write_shut = true;
+            if self.life.close_requested() {
+                self.lower_closed = true;
+                lower.close();
+            } else {
+                lower.close_write();
+            }
+            self.life.fin_sent();
+            return;
+        }
+        self.flush(lower);
+    }
+
+    fn encrypt_plain(&mut self) {
+        let Engine { conn, plain, .. } = self;
+        while !plain.is_empty() {
+            let written = {
+                let mut slices = [IoSlice::new(&[]); MAX_SLICES];
+                let n = plain.io_slices(&mut slices);
+                conn.writer().write_vectored(&slices[..n])
+            };
+            match written {
+                Ok(0) | Err(_) => break,
+                Ok(written) => plain.advance(written),
+            }
+        }
+    }
+
+    /// Hand everything rustls wants to send below, as one `Bytes`.
+    pub fn flush(&mut self, lower: &mut dyn Transport) {
+        if !self.conn.wants_write() {
+            return;
+        }
+        let mut sink = Sink(&mut self.out);
+        while self.conn.wants_write() {
+            match self.conn.write_tls(&mut sink) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+        let bytes: Bytes = self.out.split().freeze();
+        if self.lower_lost || self.write_shut {
+            return;
+        }
+        self.bytes_out += bytes.len() as u64;
+        lower.write(bytes);
+    }
+
+    /// Close (or abort) the transport below once the protocol above is lost,
+    /// flushing a pending alert first.
+    pub fn finish_lower(&mut self, lower: &mut dyn Transport, reason: &Reason) {
+        if self.lower_lost || self.lower_closed {
+            return;
+        }
+        self.lower_closed = true;
+        if matches!(reason, Reason::Aborted) {
+            lower.abort();
+        } else {
+            if !self.write_shut {
+                self.flush(lower);
+            }
+            lower.close();
+        }
+    }
+}
+
+/// `io::Write` into a `BytesMut`, taking every slice of a vectored write.
+struct Sink<'a>(&'a mut BytesMut);
+
+impl Write for Sink<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.put_slice(buf);
+        Ok(buf.len())
+    }
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        let mut n = 0;
+        for b in bufs {
+            self.0.put_slice(b);
+            n += b.len();
+        }
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
