@@ -66,6 +66,7 @@
 #![warn(missing_docs)]
 
 mod base;
+mod channels;
 mod datagram;
 mod description;
 mod factory;
@@ -80,6 +81,7 @@ mod upgrade;
 mod write_queue;
 
 pub use base::BaseTransport;
+pub use channels::{ChannelId, Channels, OpenError};
 pub use datagram::{DatagramProtocol, DatagramTransport};
 pub use description::{Description, DescriptionError, Opt, Segment};
 pub use factory::Factory;

@@ -2,7 +2,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use crate::{TimerId, TransportInfo, Upgrade, UpgradeError};
+use crate::{Channels, TimerId, TransportInfo, Upgrade, UpgradeError};
 
 /// The sending side of a connection, as a protocol sees it: something that
 /// moves bytes.
@@ -88,6 +88,13 @@ pub trait Transport {
     fn upgrade(&mut self, upgrade: Upgrade) -> Result<(), UpgradeError> {
         drop(upgrade);
         Err(UpgradeError::Unsupported)
+    }
+
+    /// The multiplexer reachable from here, if any: lets a protocol open
+    /// sibling channels (see [`Channels`]). Pass-through layers (TLS) forward
+    /// this to the transport below them; the default is `None`.
+    fn channels(&mut self) -> Option<&mut dyn Channels> {
+        None
     }
 
     /// Convenience: copy `data` into a new buffer and [`write`](Transport::write) it.
