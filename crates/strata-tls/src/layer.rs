@@ -131,7 +131,9 @@ impl<P: Protocol> Tls<P> {
             // Plaintext the protocol may read now.
             let reading = eng.app_made && eng.life.is_reading() && !eng.read_paused;
             if reading && !eng.inbox.is_empty() {
-                let data = eng.inbox.take(usize::MAX);
+                // One decrypted batch at a time, as it came (no copy).
+                let n = eng.inbox.front().map_or(0, |b| b.len());
+                let data = eng.inbox.take(n);
                 app.data_received(&mut View { eng, lower }, data);
                 continue;
             }

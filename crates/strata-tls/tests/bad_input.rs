@@ -20,7 +20,8 @@ impl Protocol for Raw {
         t.write_slice(&self.send);
     }
     fn data_received(&mut self, _t: &mut dyn Transport, data: Bytes) {
-        self.log.note(format!("got {:02x?}", &data[..data.len().min(7)]));
+        self.log
+            .note(format!("got {:02x?}", &data[..data.len().min(7)]));
     }
     fn connection_lost(&mut self, r: strata_core::Reason) {
         self.log.note(format!("lost {}", r.kind()));
@@ -31,16 +32,22 @@ impl Protocol for Raw {
 fn garbage_instead_of_client_hello() {
     for garbage in [
         &b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"[..],
-        &[0x16, 0x03, 0x01, 0xff, 0xff][..],        // a record longer than allowed
+        &[0x16, 0x03, 0x01, 0xff, 0xff][..], // a record longer than allowed
         &[0x16, 0x03, 0x01, 0x00, 0x05, 1, 2, 3, 4, 5][..], // not a ClientHello
-        &[0x17; 64][..],                             // application data first
+        &[0x17; 64][..],                     // application data first
         &[0u8; 1][..],
     ] {
         let (raw, s) = (Log::new(), Log::new());
-        let client = Raw { send: garbage.to_vec(), log: raw.clone() };
+        let client = Raw {
+            send: garbage.to_vec(),
+            log: raw.clone(),
+        };
         let mut pair = Pair::new(client, common::server().wrap(Recorder::new(&s)));
         pair.run();
-        assert!(pair.b.is_lost(), "{garbage:02x?}: the server's transport must be closed");
+        assert!(
+            pair.b.is_lost(),
+            "{garbage:02x?}: the server's transport must be closed"
+        );
         assert_eq!(s.events(), vec![Event::Lost("error")], "{garbage:02x?}");
         let reason = s.lost_reason().unwrap();
         assert!(reason.contains("TLS handshake failed"), "{reason}");
@@ -48,10 +55,14 @@ fn garbage_instead_of_client_hello() {
         // then the end of the stream.
         let notes = raw.events();
         assert!(
-            notes.iter().all(|e| matches!(e, Event::Note(n) if n.starts_with("got [15") || n.starts_with("lost"))),
+            notes.iter().all(
+                |e| matches!(e, Event::Note(n) if n.starts_with("got [15") || n.starts_with("lost"))
+            ),
             "{garbage:02x?}: {notes:?} ({reason})"
         );
-        assert!(notes.iter().any(|e| matches!(e, Event::Note(n) if n.starts_with("lost"))));
+        assert!(notes
+            .iter()
+            .any(|e| matches!(e, Event::Note(n) if n.starts_with("lost"))));
     }
 }
 
@@ -106,20 +117,31 @@ fn handshake_cut_at_every_byte_offset() {
     // The server, given part of the ClientHello.
     for k in 0..hello.len() {
         let log = cut(false, &[], hello.slice(..k));
-        assert_eq!(log.events(), vec![Event::Lost("error")], "ClientHello cut at {k}");
-        assert!(log.lost_reason().unwrap().contains("before the handshake completed"));
+        assert_eq!(
+            log.events(),
+            vec![Event::Lost("error")],
+            "ClientHello cut at {k}"
+        );
+        assert!(log
+            .lost_reason()
+            .unwrap()
+            .contains("before the handshake completed"));
     }
     // The client, given part of the server's answer. Another server would
     // answer differently, so this client talks to the recorded one: it
     // fails on the mismatch or the cut — either way cleanly.
     for k in 0..answer.len() {
         let log = cut(true, &[], answer.slice(..k));
-        assert_eq!(log.events(), vec![Event::Lost("error")], "answer cut at {k}");
+        assert_eq!(
+            log.events(),
+            vec![Event::Lost("error")],
+            "answer cut at {k}"
+        );
     }
     // The server, given the ClientHello and part of the client's Finished
     // (from another run: it fails on the cut or on the mismatch).
     for k in 0..finish.len() {
-        let log = cut(false, &[hello.clone()], finish.slice(..k));
+        let log = cut(false, std::slice::from_ref(&hello), finish.slice(..k));
         assert_eq!(log.lost(), Some("error"), "Finished cut at {k}");
         log.check_contract().ok();
     }
@@ -138,11 +160,17 @@ fn random_bytes_after_the_handshake() {
         assert_eq!(s.received(), b"hi", "seed {seed}");
         // Someone injects bytes into the client's stream.
         let mut rng = Rng::new(seed);
-        let junk: Vec<u8> = (0..rng.range(1, 300)).map(|_| rng.range(0, 255) as u8).collect();
+        let junk: Vec<u8> = (0..rng.range(1, 300))
+            .map(|_| rng.range(0, 255) as u8)
+            .collect();
         pair.a.t.deliver(&mut pair.a.proto, Bytes::from(junk));
         assert!(pair.run(), "seed {seed}: the pair did not finish");
         assert_eq!(c.lost(), Some("error"), "seed {seed}: {:?}", c.events());
-        assert!(c.lost_reason().unwrap().contains("TLS"), "{:?}", c.lost_reason());
+        assert!(
+            c.lost_reason().unwrap().contains("TLS"),
+            "{:?}",
+            c.lost_reason()
+        );
         c.check_contract().unwrap();
         s.check_contract().unwrap();
         // The server hears of it as an alert (or a truncation), never a clean end.
@@ -165,8 +193,15 @@ fn fin_without_close_notify_is_truncation() {
         pair.b.t.close_write();
         pair.run();
         assert_eq!(c.lost(), Some("error"), "{chunking:?}: {:?}", c.events());
-        assert!(c.lost_reason().unwrap().contains("truncated"), "{:?}", c.lost_reason());
-        assert!(!c.has(&Event::ReadClosed), "truncation is not an end-of-stream");
+        assert!(
+            c.lost_reason().unwrap().contains("truncated"),
+            "{:?}",
+            c.lost_reason()
+        );
+        assert!(
+            !c.has(&Event::ReadClosed),
+            "truncation is not an end-of-stream"
+        );
         assert!(pair.a.is_lost(), "the client's transport is closed");
     }
 }
