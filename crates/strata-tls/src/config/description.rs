@@ -173,20 +173,25 @@ fn client(
 }
 
 fn server(seg: &Segment, alpn: Vec<Vec<u8>>) -> Result<Configured, DescriptionError> {
-    let given = identity(seg)?;
-    let (identity, self_signed) = match (given, seg.has("self-signed")) {
-        (Some(_), true) => {
-            return Err(seg.error(
-                "self-signed and cert=/key= exclude each other",
-                "either cert=FILE,key=FILE or self-signed",
-            ))
-        }
-        (Some(id), false) => (id, None),
+    if seg.has("self-signed") && (seg.has("cert") || seg.has("key")) {
+        return Err(seg.error(
+            "self-signed and cert=/key= exclude each other",
+            "either cert=FILE,key=FILE or self-signed",
+        ));
+    }
+    let (identity, self_signed) = match (identity(seg)?, seg.has("self-signed")) {
+        (Some(id), _) => (id, None),
         (None, true) => {
             let names: Vec<String> = match seg.get("self-signed") {
                 Some(list) => split_list(list),
                 None => vec!["localhost".into(), "127.0.0.1".into(), "::1".into()],
             };
+            if names.is_empty() {
+                return Err(seg.error(
+                    "self-signed= lists no names",
+                    "self-signed, or self-signed=NAME;NAME with DNS names or IP addresses",
+                ));
+            }
             let ss = SelfSigned::generate(&names).map_err(|e| {
                 seg.error(
                     format!("cannot make a self-signed certificate: {e}"),
