@@ -6,7 +6,7 @@
 
 mod common;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -60,7 +60,7 @@ type Output = std::sync::Arc<std::sync::Mutex<String>>;
 
 /// Start `openssl s_server` for one connection; returns once it listens,
 /// with what it prints from then on.
-async fn s_server(dir: &PathBuf, port: u16, extra: &[&str]) -> (Child, Output) {
+async fn s_server(dir: &Path, port: u16, extra: &[&str]) -> (Child, Output) {
     let mut child = Command::new(openssl().unwrap())
         .args(["s_server", "-naccept", "1", "-accept"])
         .arg(format!("127.0.0.1:{port}"))
