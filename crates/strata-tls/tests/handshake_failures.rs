@@ -20,7 +20,11 @@ fn server_with(leaf: &Leaf) -> TlsServer {
 
 fn client_with(trust: Trust, name: &str) -> TlsClient {
     let cfg = client_config(trust, None, vec![]).unwrap();
-    TlsClient::new(Arc::new(cfg), ServerName::try_from(name.to_string()).unwrap()).unwrap()
+    TlsClient::new(
+        Arc::new(cfg),
+        ServerName::try_from(name.to_string()).unwrap(),
+    )
+    .unwrap()
 }
 
 /// Run a client and a server (both Recorders that write a line and close)
@@ -39,10 +43,16 @@ fn handshake(client: &TlsClient, server: &TlsServer) -> (Log, Log) {
 
 fn assert_failed(log: &Log, who: &str, needle: &str) {
     let ev = log.events();
-    assert!(!ev.contains(&Event::Made), "{who} must not be connected: {ev:?}");
+    assert!(
+        !ev.contains(&Event::Made),
+        "{who} must not be connected: {ev:?}"
+    );
     assert_eq!(log.lost(), Some("error"), "{who}: {ev:?}");
     let reason = log.lost_reason().unwrap();
-    assert!(reason.contains(needle), "{who}: {reason:?} lacks {needle:?}");
+    assert!(
+        reason.contains(needle),
+        "{who}: {reason:?} lacks {needle:?}"
+    );
     assert_eq!(ev, vec![Event::Lost("error")], "{who}");
 }
 
@@ -102,7 +112,10 @@ fn pin_match_and_mismatch() {
     let (c, _) = handshake(&client_with(Trust::Pin(wrong), "localhost"), &server);
     assert_failed(&c, "client", "does not match the pinned");
     // A CA-signed certificate is refused by a pin, too.
-    let (c, _) = handshake(&client_with(Trust::Pin(pin), "localhost"), &common::server());
+    let (c, _) = handshake(
+        &client_with(Trust::Pin(pin), "localhost"),
+        &common::server(),
+    );
     assert_failed(&c, "client", "does not match the pinned");
 }
 
@@ -110,7 +123,10 @@ fn pin_match_and_mismatch() {
 fn insecure_accepts_anything() {
     let other = Pki::new("Untrusted CA");
     let leaf = other.leaf_dated(&["elsewhere"], 2000, 2001);
-    let (c, s) = handshake(&client_with(Trust::Insecure, "localhost"), &server_with(&leaf));
+    let (c, s) = handshake(
+        &client_with(Trust::Insecure, "localhost"),
+        &server_with(&leaf),
+    );
     assert_eq!(c.lost(), Some("done"), "{:?}", c.lost_reason());
     assert_eq!(s.received(), b"ping");
 }
@@ -174,8 +190,12 @@ fn alpn_is_negotiated_and_published() {
         TlsServer::new(Arc::new(cfg)).unwrap()
     };
     let client = {
-        let cfg = client_config(Trust::Roots(pki().roots()), None, vec![b"http/1.1".to_vec()])
-            .unwrap();
+        let cfg = client_config(
+            Trust::Roots(pki().roots()),
+            None,
+            vec![b"http/1.1".to_vec()],
+        )
+        .unwrap();
         TlsClient::new(Arc::new(cfg), ServerName::try_from("localhost").unwrap()).unwrap()
     };
     let info = Arc::new(std::sync::Mutex::new(None));

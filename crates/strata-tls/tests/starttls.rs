@@ -146,7 +146,10 @@ fn run(chunking: Chunking, pipelined: bool) {
     assert!(pair.run(), "{chunking:?}: the pair did not finish");
     let ctx = format!("{chunking:?} pipelined={pipelined}");
 
-    let mut want_server = vec![("HELLO".to_string(), false), ("STARTTLS".to_string(), false)];
+    let mut want_server = vec![
+        ("HELLO".to_string(), false),
+        ("STARTTLS".to_string(), false),
+    ];
     want_server.extend(SECRETS.iter().map(|s| (s.to_string(), true)));
     assert_eq!(*ss.lock().unwrap(), want_server, "{ctx}: server saw");
 
@@ -231,6 +234,9 @@ fn starttls_client_hello_in_the_same_read() {
     let mut pair = Pair::new(client, server);
     assert!(pair.run());
     let after = after.lock().unwrap().clone();
-    assert!(after.len() == 1 && after[0] > 100, "bytes after STARTTLS in its read: {after:?}");
+    assert!(
+        after.len() == 1 && after[0] > 100,
+        "bytes after STARTTLS in its read: {after:?}"
+    );
     assert_eq!(seen.lock().unwrap().len(), 2 + SECRETS.len());
 }
