@@ -22,6 +22,12 @@
 //! wakes itself). Because a round starts with writes, whatever a callback
 //! wrote goes out in the same poll that delivered the data.
 //!
+//! A source that returned `Pending` is not polled again in the same poll:
+//! its wake-up is registered, so asking again would only re-register it
+//! (and, for a socket, re-check readiness) once per round. The clock the
+//! stack sees ([`Transport::now`]) is read once per poll; timers read it
+//! afresh when one is due.
+//!
 //! The future resolves when the protocol has seen `connection_lost`. If the
 //! protocol aborted, the stream is [`abort`](Io::abort)ed (TCP: `SO_LINGER`
 //! 0, so the drop sends an RST). After a clean close with the peer's
@@ -97,6 +103,17 @@ pub struct Connection<IO, P> {
     phase: Phase,
     needs_flush: bool,
     eof_seen: bool,
+    /// Sources that returned `Pending` in the current poll (their wake-ups
+    /// are registered; see the module docs).
+    blocked: Blocked,
+}
+
+/// Which sources returned `Pending` in the current poll.
+#[derive(Clone, Copy, Default)]
+struct Blocked {
+    commands: bool,
+    write: bool,
+    read: bool,
 }
 
 enum Phase {
@@ -127,6 +144,7 @@ impl<IO: Io, P: Protocol + 'static> Connection<IO, P> {
             phase: Phase::Running { started: false },
             needs_flush: false,
             eof_seen: false,
+            blocked: Blocked::default(),
         };
         (conn, Handle::new(tx, done_rx))
     }
@@ -139,8 +157,9 @@ impl<IO: Io, P: Protocol + 'static> Connection<IO, P> {
                 self.base.start(&mut self.top);
             }
         }
+        self.blocked = Blocked::default();
+        self.base.now = Instant::now();
         for _ in 0..MAX_ROUNDS {
-            self.base.now = Instant::now();
             let mut progress = self.poll_commands(cx);
             progress |= self.poll_writes(cx);
             progress |= self.poll_read(cx);
@@ -159,6 +178,9 @@ impl<IO: Io, P: Protocol + 'static> Connection<IO, P> {
     /// Apply posted commands. Returns whether any was applied.
     fn poll_commands(&mut self, cx: &mut Context<'_>) -> bool {
         let mut progress = false;
+        if self.blocked.commands {
+            return false;
+        }
         for _ in 0..MAX_COMMANDS {
             let Some(rx) = self.commands.as_mut() else {
                 break;
@@ -172,7 +194,10 @@ impl<IO: Io, P: Protocol + 'static> Connection<IO, P> {
                     self.apply(cmd);
                 }
                 Poll::Ready(None) => self.commands = None,
-                Poll::Pending => break,
+                Poll::Pending => {
+                    self.blocked.commands = true;
+                    break;
+                }
             }
         }
         progress
@@ -201,6 +226,9 @@ impl<IO: Io, P: Protocol + 'static> Connection<IO, P> {
     fn poll_writes(&mut self, cx: &mut Context<'_>) -> bool {
         if self.base.take_reset_request() {
             self.abort_io();
+        }
+        if self.blocked.write {
+            return false;
         }
         let Some(io) = self.io.as_mut() else {
             return false;
@@ -242,7 +270,10 @@ impl<IO: Io, P: Protocol + 'static> Connection<IO, P> {
                     self.base.fail(&mut self.top, e.into());
                     return true;
                 }
-                Poll::Pending => return progress,
+                Poll::Pending => {
+                    self.blocked.write = true;
+                    return progress;
+                }
             }
         }
         if !self.base.lifecycle.is_live() {
@@ -255,7 +286,10 @@ impl<IO: Io, P: Protocol + 'static> Connection<IO, P> {
                     self.base.fail(&mut self.top, e.into());
                     return true;
                 }
-                Poll::Pending => return progress,
+                Poll::Pending => {
+                    self.blocked.write = true;
+                    return progress;
+                }
             }
         }
         if self.base.lifecycle.wants_fin() {
@@ -268,7 +302,7 @@ impl<IO: Io, P: Protocol + 'static> Connection<IO, P> {
                     self.base.fail(&mut self.top, e.into());
                     progress = true;
                 }
-                Poll::Pending => {}
+                Poll::Pending => self.blocked.write = true,
             }
         }
         progress
@@ -277,7 +311,7 @@ impl<IO: Io, P: Protocol + 'static> Connection<IO, P> {
     /// Read once, if the protocol wants data. Returns whether anything
     /// happened.
     fn poll_read(&mut self, cx: &mut Context<'_>) -> bool {
-        if !self.base.wants_read() {
+        if !self.base.wants_read() || self.blocked.read {
             return false;
         }
         let Some(io) = self.io.as_mut() else {
@@ -297,7 +331,10 @@ impl<IO: Io, P: Protocol + 'static> Connection<IO, P> {
             }
             Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
             Poll::Ready(Err(e)) => self.base.fail(&mut self.top, e.into()),
-            Poll::Pending => return false,
+            Poll::Pending => {
+                self.blocked.read = true;
+                return false;
+            }
         }
         true
     }
