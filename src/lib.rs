@@ -33,6 +33,7 @@
 //!
 //! * [`core`] — the contracts: [`Protocol`], [`Transport`], the close
 //!   contract ([`Lifecycle`](strata_core::Lifecycle)), timers, `TransportInfo`.
+//! * [`tls`] — TLS as a layer (rustls), with half-close and STARTTLS.
 //! * [`rt`] — the tokio driver, endpoints, handles and the bridge to tokio
 //!   streams.
 //! * [`stack`] — descriptions (`tcp:HOST:PORT+layer:options+...`) to stacks.
@@ -50,4 +51,5 @@ pub use strata_core::{
     BoxProtocol, Bytes, DatagramProtocol, DatagramTransport, Description, Factory, Protocol,
     Reason, TimerId, Transport, TransportInfo,
 };
+pub use strata_tls as tls;
 pub use strata_tokio as rt;

@@ -25,32 +25,61 @@ pub enum Role {
 }
 
 /// The layers this build of Strata knows, for error messages.
-pub const KNOWN_LAYERS: &str = "(no layers in this build yet)";
+pub const KNOWN_LAYERS: &str = "tls:OPTIONS";
 
 /// One layer of a stack, built from its description segment.
 #[derive(Clone, Debug)]
-pub enum Layer {}
+pub enum Layer {
+    /// TLS (`tls:...`), client or server by the stack's role.
+    Tls(strata_tls::Configured),
+}
 
 impl Layer {
-    /// Build the layer named by `seg` for `role`.
-    pub fn from_segment(seg: &Segment, role: Role) -> Result<Layer, DescriptionError> {
-        let _ = role;
-        Err(DescriptionError::new(
-            seg.to_string(),
-            format!("unknown layer \"{}\"", seg.name),
-            format!("one of: {KNOWN_LAYERS}"),
-        ))
+    /// Build the layer named by `seg` for `role`. `host` is the endpoint's
+    /// host, the name a TLS client verifies when `name=` is not given.
+    pub fn from_segment(
+        seg: &Segment,
+        role: Role,
+        host: Option<&str>,
+    ) -> Result<Layer, DescriptionError> {
+        match seg.name.as_str() {
+            "tls" => {
+                let side = match role {
+                    Role::Client => strata_tls::Side::Client,
+                    Role::Server => strata_tls::Side::Server,
+                };
+                Ok(Layer::Tls(strata_tls::from_segment(seg, side, host)?))
+            }
+            other => Err(DescriptionError::new(
+                seg.to_string(),
+                format!("unknown layer \"{other}\""),
+                format!("one of: {KNOWN_LAYERS}"),
+            )),
+        }
     }
 
     /// The layer's short name.
     pub fn name(&self) -> &'static str {
-        match *self {}
+        match self {
+            Layer::Tls(_) => "tls",
+        }
     }
 
     /// Put this layer under `above`.
     pub fn wrap(&self, above: BoxProtocol) -> BoxProtocol {
-        let _ = above;
-        match *self {}
+        match self {
+            Layer::Tls(c) => c.layer.wrap_boxed(above),
+        }
+    }
+
+    /// Something a user must see when the stack starts: the fingerprint of a
+    /// certificate made on the spot (`tls:self-signed`), for clients to pin.
+    pub fn notice(&self) -> Option<String> {
+        match self {
+            Layer::Tls(c) => c
+                .fingerprint()
+                .map(|f| format!("self-signed certificate, pin it with: tls:pin={f}")),
+        }
     }
 }
 
@@ -83,10 +112,14 @@ impl Stack {
     pub fn parse(desc: &str, role: Role) -> Result<Stack, StackError> {
         let d = Description::parse(desc)?;
         let endpoint = Endpoint::from_segment(&d.endpoint)?;
+        let host = match &endpoint {
+            Endpoint::Tcp { host, .. } | Endpoint::Udp { host, .. } => host.clone(),
+            Endpoint::Unix(_) => None,
+        };
         let layers = d
             .layers
             .iter()
-            .map(|seg| Layer::from_segment(seg, role))
+            .map(|seg| Layer::from_segment(seg, role, host.as_deref()))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Stack {
             endpoint,
@@ -114,6 +147,12 @@ impl Stack {
             p = Box::new(Traced::new(p, layer.name(), i, trace));
         }
         p
+    }
+
+    /// What the layers want the user to see at start-up (a self-signed
+    /// certificate's fingerprint), one line each.
+    pub fn notices(&self) -> Vec<String> {
+        self.layers.iter().filter_map(Layer::notice).collect()
     }
 
     /// The names of the layers, bottom first, after the endpoint's.

@@ -8,8 +8,17 @@ use std::time::{Duration, Instant};
 const BIN: &str = env!("CARGO_BIN_EXE_strata");
 
 /// A child process killed when dropped, so a failing test leaves nothing behind.
-struct Guard(Option<Child>);
+struct Guard(Option<Child>, Vec<String>);
 impl Guard {
+    /// The word after `prefix` in the listener's notices.
+    fn notice_value(&self, prefix: &str) -> String {
+        self.1
+            .iter()
+            .find_map(|l| l.split(prefix).nth(1))
+            .and_then(|s| s.split_whitespace().next())
+            .unwrap_or_else(|| panic!("no {prefix} in {:?}", self.1))
+            .to_string()
+    }
     fn child(&mut self) -> &mut Child {
         self.0.as_mut().expect("child present")
     }
@@ -46,12 +55,19 @@ fn listen(args: &[&str]) -> (Guard, String) {
         .and_then(|s| s.split_whitespace().next())
         .unwrap_or_else(|| panic!("no address in {line:?}"))
         .to_string();
-    // Keep draining stderr so the child never blocks on it.
+    // Notices (a self-signed fingerprint) follow the address line; then keep
+    // draining stderr so the child never blocks on it.
+    let mut notices = Vec::new();
+    if args.iter().any(|a| a.contains("self-signed")) {
+        let mut l = String::new();
+        err.read_line(&mut l).expect("read the notice line");
+        notices.push(l);
+    }
     std::thread::spawn(move || {
         let mut sink = String::new();
         let _ = err.read_to_string(&mut sink);
     });
-    (Guard(Some(child)), addr)
+    (Guard(Some(child), notices), addr)
 }
 
 /// Run `strata connect desc` with `input` on stdin, bounded in time.
@@ -168,6 +184,26 @@ fn listen_and_connect_half_close_both_ways() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(out.stdout, b"from the client");
+}
+
+#[test]
+fn echo_over_tls_self_signed_with_a_pinned_client() {
+    let (server, addr) = listen(&["tcp:127.0.0.1:0+tls:self-signed", "--echo"]);
+    let pin = server.notice_value("tls:pin=");
+    let data = random_bytes(8 << 20);
+    let out = connect(&format!("tcp:{addr}+tls:pin={pin}"), data.clone());
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.stdout == data, "echoed bytes differ over TLS");
+    // The wrong pin is refused with a clear error.
+    let wrong: String = pin.chars().rev().collect();
+    let out = connect(&format!("tcp:{addr}+tls:pin={wrong}"), b"x".to_vec());
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("fingerprint") || err.contains("pin"), "{err}");
 }
 
 fn run_fail(args: &[&str]) -> String {

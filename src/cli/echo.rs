@@ -30,6 +30,9 @@ pub async fn serve(desc: &str) -> super::Result {
         .listen(|_: &strata::TransportInfo| Box::new(Echo) as BoxProtocol)
         .await?;
     eprintln!("strata: echoing on {} ({stack})", listener.local_addr());
+    for notice in stack.notices() {
+        eprintln!("strata: {notice}");
+    }
     tokio::signal::ctrl_c().await?;
     Ok(())
 }

@@ -33,6 +33,9 @@ pub async fn listen_once(desc: &str) -> super::Result {
     let stack = Stack::parse(desc, Role::Server)?;
     let mut acceptor = stack.endpoint.bind().await?;
     eprintln!("strata: listening on {} ({stack})", acceptor.local_addr());
+    for notice in stack.notices() {
+        eprintln!("strata: {notice}");
+    }
     let Connected { io, info } = acceptor.accept().await?;
     drop(acceptor);
     eprintln!("strata: connection from {}", info.peer);
