@@ -171,6 +171,11 @@ impl Engine {
         self.inbox.push(buf.freeze());
     }
 
+    /// Whether the protocol above called `close()`.
+    pub fn close_requested_by_app(&self) -> bool {
+        self.life.close_requested()
+    }
+
     /// A fatal TLS problem: remember it, let the lifecycle report it, and
     /// drop what the protocol above can no longer use.
     pub fn fail(&mut self, reason: Reason) {

@@ -128,6 +128,11 @@ impl<P: Protocol> Tls<P> {
                 continue;
             }
 
+            // After `close()` nothing more is delivered: drop what waits.
+            if eng.close_requested_by_app() {
+                eng.inbox.clear();
+            }
+
             // Plaintext the protocol may read now.
             let reading = eng.app_made && eng.life.is_reading() && !eng.read_paused;
             if reading && !eng.inbox.is_empty() {

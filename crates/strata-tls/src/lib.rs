@@ -78,6 +78,13 @@
 //! `wrap_connected` (no second `connection_made`). Its stack must sit in a
 //! [`strata_core::Upgradable`].
 //!
+//! The switch happens when the callback that asked for it returns: what the
+//! protocol writes in that callback still goes out in plaintext (the
+//! server's `OK, go ahead`). The protocol is not told when the handshake
+//! completes; to speak first over TLS it writes from its next callback — a
+//! zero-length timer is the idiom — and the layer holds that plaintext until
+//! the handshake is done. See `examples/starttls.rs`.
+//!
 //! ## Configuration
 //!
 //! [`config`] builds rustls configurations (always with the `ring`
