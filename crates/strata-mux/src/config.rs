@@ -1,0 +1,169 @@
+//! [`Config`]: every limit and knob of a mux connection.
+
+use std::time::Duration;
+
+use crate::frame::INITIAL_WINDOW;
+
+/// How a [`Mux`](crate::Mux) behaves. `Config::default()` is a sound
+/// starting point; the setters chain:
+///
+/// ```
+/// use std::time::Duration;
+/// use strata_mux::Config;
+///
+/// let cfg = Config::default()
+///     .max_streams(10_000)
+///     .keepalive(Some(Duration::from_secs(30)))
+///     .close_when_idle(true);
+/// assert_eq!(cfg.max_streams, 10_000);
+/// ```
+///
+/// Memory bound: buffered inbound data never exceeds the sum of the windows
+/// granted, which is at most `max(receive_budget, max_streams × 256 KiB)`
+/// (every stream is owed its initial 256 KiB by the yamux spec; growth
+/// beyond that is granted only within `receive_budget`).
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Config {
+    /// The largest receive window a stream may grow to (auto-tuning doubles
+    /// a window while it is consumed in under two round trips). Also the
+    /// largest data frame accepted. Default 16 MiB.
+    pub max_window: u32,
+    /// Frame size when several streams have data to send: frames are
+    /// interleaved round-robin at this size, so a bulk stream cannot starve
+    /// another. Default 16 KiB.
+    pub max_frame: u32,
+    /// Frame size when only one stream has data to send (throughput).
+    /// Default 256 KiB.
+    pub max_burst: u32,
+    /// Live streams (both directions, including those waiting for the
+    /// peer's FIN after our `close`). Inbound SYNs beyond it are refused
+    /// with RST; local opens fail with `OpenError::TooMany`. Default 4096.
+    pub max_streams: usize,
+    /// Streams we opened whose SYN the peer has not yet acknowledged.
+    /// Local opens beyond it fail with `OpenError::TooMany`. Default 1024.
+    pub max_pending_opens: usize,
+    /// Connection-wide cap on the receive windows granted beyond the
+    /// initial 256 KiB each stream is owed (so: on buffered inbound data).
+    /// Default 64 MiB.
+    pub receive_budget: u64,
+    /// Send a ping this often and fail the connection (`TimedOut`) when one
+    /// is not answered within [`keepalive_timeout`](Config::keepalive_timeout).
+    /// Default `None` (no keepalive).
+    pub keepalive: Option<Duration>,
+    /// How long a keepalive ping may go unanswered. Default 30 s.
+    pub keepalive_timeout: Duration,
+    /// Send one ping at start to measure the round-trip time (window
+    /// auto-tuning uses it). Default `true`.
+    pub measure_rtt: bool,
+    /// Once every subchannel has ended (and at least one was opened), send
+    /// GoAway(normal) and close the connection below. For a client running
+    /// one application. Default `false`.
+    pub close_when_idle: bool,
+    /// Water marks set on the transport below: frames are handed down while
+    /// its buffer is at most `lower_high_water` bytes and it has not said
+    /// `pause_writing`; a slow peer thus pushes back into every
+    /// subchannel's own water marks. Default 256 KiB / 64 KiB.
+    pub lower_high_water: usize,
+    /// See [`lower_high_water`](Config::lower_high_water).
+    pub lower_low_water: usize,
+    /// Streams the peer may reset (or that are refused) within
+    /// [`reset_interval`](Config::reset_interval) before the connection is
+    /// ended with GoAway(protocol error): the bound on an open+reset flood
+    /// (HTTP/2 "Rapid Reset"). Default 1000.
+    pub max_resets: u32,
+    /// See [`max_resets`](Config::max_resets). Default 1 s.
+    pub reset_interval: Duration,
+    /// How many streams we reset are remembered, so data the peer had in
+    /// flight for them (up to the window it held) is discarded rather than
+    /// taken for a protocol error. Default 256.
+    pub reset_grace_streams: usize,
+    /// Unanswered pings from the peer tolerated in our outgoing buffer
+    /// before further pings go unanswered (a ping flood against a peer that
+    /// does not read). Measured as bytes buffered below. Default 1 MiB.
+    pub max_control_backlog: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            max_window: 16 * 1024 * 1024,
+            max_frame: 16 * 1024,
+            max_burst: INITIAL_WINDOW,
+            max_streams: 4096,
+            max_pending_opens: 1024,
+            receive_budget: 64 * 1024 * 1024,
+            keepalive: None,
+            keepalive_timeout: Duration::from_secs(30),
+            measure_rtt: true,
+            close_when_idle: false,
+            lower_high_water: 256 * 1024,
+            lower_low_water: 64 * 1024,
+            max_resets: 1000,
+            reset_interval: Duration::from_secs(1),
+            reset_grace_streams: 256,
+            max_control_backlog: 1024 * 1024,
+        }
+    }
+}
+
+impl Config {
+    /// Set [`max_window`](Config::max_window) (at least 256 KiB).
+    pub fn max_window(mut self, bytes: u32) -> Self {
+        self.max_window = bytes.max(INITIAL_WINDOW);
+        self
+    }
+    /// Set [`max_frame`](Config::max_frame) and [`max_burst`](Config::max_burst).
+    pub fn frame_sizes(mut self, interleaved: u32, burst: u32) -> Self {
+        self.max_frame = interleaved.max(1);
+        self.max_burst = burst.max(self.max_frame);
+        self
+    }
+    /// Set [`max_streams`](Config::max_streams).
+    pub fn max_streams(mut self, n: usize) -> Self {
+        self.max_streams = n;
+        self
+    }
+    /// Set [`max_pending_opens`](Config::max_pending_opens).
+    pub fn max_pending_opens(mut self, n: usize) -> Self {
+        self.max_pending_opens = n;
+        self
+    }
+    /// Set [`receive_budget`](Config::receive_budget).
+    pub fn receive_budget(mut self, bytes: u64) -> Self {
+        self.receive_budget = bytes;
+        self
+    }
+    /// Set [`keepalive`](Config::keepalive).
+    pub fn keepalive(mut self, every: Option<Duration>) -> Self {
+        self.keepalive = every;
+        self
+    }
+    /// Set [`keepalive_timeout`](Config::keepalive_timeout).
+    pub fn keepalive_timeout(mut self, d: Duration) -> Self {
+        self.keepalive_timeout = d;
+        self
+    }
+    /// Set [`measure_rtt`](Config::measure_rtt).
+    pub fn measure_rtt(mut self, on: bool) -> Self {
+        self.measure_rtt = on;
+        self
+    }
+    /// Set [`close_when_idle`](Config::close_when_idle).
+    pub fn close_when_idle(mut self, on: bool) -> Self {
+        self.close_when_idle = on;
+        self
+    }
+    /// Set the water marks used on the transport below.
+    pub fn lower_water_marks(mut self, high: usize, low: usize) -> Self {
+        self.lower_high_water = high;
+        self.lower_low_water = low.min(high);
+        self
+    }
+    /// Set [`max_resets`](Config::max_resets) per [`reset_interval`](Config::reset_interval).
+    pub fn reset_limit(mut self, resets: u32, per: Duration) -> Self {
+        self.max_resets = resets;
+        self.reset_interval = per;
+        self
+    }
+}
