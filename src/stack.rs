@@ -165,6 +165,17 @@ impl Stack {
         Ok(self.endpoint.connect(self.wrap(app)).await?)
     }
 
+    /// Like [`connect`](Stack::connect), with the layers wrapped by
+    /// [`wrap_traced`](Stack::wrap_traced) so `trace` records what crosses
+    /// each of them.
+    pub async fn connect_traced(
+        &self,
+        app: BoxProtocol,
+        trace: &crate::trace::Trace,
+    ) -> Result<Handle<BoxProtocol>, StackError> {
+        Ok(self.endpoint.connect(self.wrap_traced(app, trace)).await?)
+    }
+
     /// Listen, running a `factory`-made app (under the layers) on each
     /// connection.
     pub async fn listen<F>(&self, mut factory: F) -> Result<Listener, StackError>

@@ -16,22 +16,44 @@ const TRACE_LINES: usize = 14;
 
 pub async fn run(verbose: bool) -> super::Result {
     println!("Strata tour: a stack built step by step, on 127.0.0.1.\n");
-    let steps: [(&str, &str, Box<dyn Fn(String) -> Step>); 2] = [
-        (
-            "1. A transport moves bytes; a protocol makes sense of them. Here: plain TCP, an echo.",
-            "tcp:127.0.0.1:0",
-            Box::new(|d| Step::Echo(d, b"hello, layers".to_vec())),
-        ),
-        (
-            "2. Half-close: the client sends 1 MiB and closes its sending side but keeps reading; the server answers with the byte count and SHA-256.",
-            "tcp:127.0.0.1:0",
-            Box::new(|d| Step::HalfClose(d, 1 << 20)),
-        ),
+    let hello = || Exchange::Echo(b"hello, layers".to_vec());
+    let mib = || Exchange::HalfClose(1 << 20);
+    let steps = [
+        Step {
+            intro: "1. A transport moves bytes; a protocol makes sense of them. Here: plain TCP, an echo.",
+            server: "tcp:127.0.0.1:0",
+            client: "tcp:127.0.0.1:PORT",
+            exchange: hello(),
+        },
+        Step {
+            intro: "2. Half-close: the client sends 1 MiB and closes its sending side but keeps reading; the server answers with the byte count and SHA-256.",
+            server: "tcp:127.0.0.1:0",
+            client: "tcp:127.0.0.1:PORT",
+            exchange: mib(),
+        },
+        Step {
+            intro: "3. TLS added by one word: the server makes a certificate on the spot, the client pins its fingerprint. The echo protocol is unchanged.",
+            server: "tcp:127.0.0.1:0+tls:self-signed",
+            client: "tcp:127.0.0.1:PORT+tls:pin=PIN",
+            exchange: hello(),
+        },
+        Step {
+            intro: "4. Half-close through TLS: close_write sends close_notify and the client keeps reading the answer (Twisted and asyncio cannot do this).",
+            server: "tcp:127.0.0.1:0+tls:self-signed",
+            client: "tcp:127.0.0.1:PORT+tls:pin=PIN",
+            exchange: mib(),
+        },
+        Step {
+            intro: "5. TLS taken out again by deleting one word: the same app protocol, the same bytes, over plain TCP.",
+            server: "tcp:127.0.0.1:0",
+            client: "tcp:127.0.0.1:PORT",
+            exchange: mib(),
+        },
     ];
     let mut failures = 0;
-    for (intro, server_desc, make) in steps {
-        println!("{intro}");
-        match make(server_desc.to_string()).run(verbose).await {
+    for step in steps {
+        println!("{}", step.intro);
+        match step.run(verbose).await {
             Ok(()) => println!("   ok\n"),
             Err(e) => {
                 failures += 1;
@@ -46,9 +68,21 @@ pub async fn run(verbose: bool) -> super::Result {
     Ok(())
 }
 
-enum Step {
-    Echo(String, Vec<u8>),
-    HalfClose(String, usize),
+/// One step: a server stack, a client stack (`PORT` and `PIN` filled in
+/// from the running server) and what the two say to each other.
+struct Step {
+    intro: &'static str,
+    server: &'static str,
+    client: &'static str,
+    exchange: Exchange,
+}
+
+enum Exchange {
+    /// The server echoes; the client sends this and expects it back.
+    Echo(Vec<u8>),
+    /// The client sends this many bytes and half-closes; the server answers
+    /// with the count and SHA-256.
+    HalfClose(usize),
 }
 
 /// What the client saw, filled in by its protocol.
@@ -56,45 +90,20 @@ enum Step {
 struct Seen {
     got: Vec<u8>,
     info: Option<TransportInfo>,
+    lost: Option<strata::Reason>,
 }
 
 impl Step {
     async fn run(self, verbose: bool) -> super::Result {
-        let (server_desc, expect, client): (
-            String,
-            Vec<u8>,
-            Box<dyn FnOnce(Arc<Mutex<Seen>>) -> BoxProtocol>,
-        ) = match self {
-            Step::Echo(d, msg) => {
-                let m = msg.clone();
-                (
-                    d,
-                    msg,
-                    Box::new(move |seen| {
-                        Box::new(Sender {
-                            data: Bytes::from(m),
-                            seen,
-                        })
-                    }),
-                )
-            }
-            Step::HalfClose(d, n) => {
+        let (send, expect, hashing) = match self.exchange {
+            Exchange::Echo(msg) => (msg.clone(), msg, false),
+            Exchange::HalfClose(n) => {
                 let data: Vec<u8> = (0..n).map(|i| (i * 7 + i / 251) as u8).collect();
                 let reply = format!("{} {:x}\n", data.len(), Sha256::digest(&data)).into_bytes();
-                (
-                    d,
-                    reply,
-                    Box::new(move |seen| {
-                        Box::new(Sender {
-                            data: Bytes::from(data),
-                            seen,
-                        })
-                    }),
-                )
+                (data, reply, true)
             }
         };
-        let hashing = expect.ends_with(b"\n");
-        let server = Stack::parse(&server_desc, Role::Server)?;
+        let server = Stack::parse(self.server, Role::Server)?;
         let listener = server
             .listen(move |_: &TransportInfo| -> BoxProtocol {
                 if hashing {
@@ -104,21 +113,36 @@ impl Step {
                 }
             })
             .await?;
-        let client_desc = server_desc.replace(":0", &format!(":{}", listener.port().unwrap_or(0)));
+        let pin = server
+            .layers
+            .iter()
+            .find_map(|l| match l {
+                strata::Layer::Tls(c) => c.fingerprint().map(str::to_string),
+                #[allow(unreachable_patterns)]
+                _ => None,
+            })
+            .unwrap_or_default();
+        let client_desc = self
+            .client
+            .replace("PORT", &listener.port().unwrap_or(0).to_string())
+            .replace("PIN", &pin);
         let stack = Stack::parse(&client_desc, Role::Client)?;
-        println!("   stack: {client_desc}");
+        println!("   server: {}", self.server);
+        println!("   client: {client_desc}");
         let trace = Trace::new();
         let seen = Arc::new(Mutex::new(Seen::default()));
-        let handle = stack
-            .connect(stack.wrap_traced(client(seen.clone()), &trace))
-            .await?;
+        let app = Box::new(Sender {
+            data: Bytes::from(send),
+            seen: seen.clone(),
+        });
+        let handle = stack.connect_traced(app, &trace).await?;
         let reason = handle
             .closed_within(Duration::from_secs(10))
             .await
             .ok_or("the exchange did not finish within 10 s")?;
         let seen = std::mem::take(&mut *seen.lock().unwrap());
         if let Some(info) = &seen.info {
-            println!("   layers, top to bottom, as the app saw them at the end:");
+            println!("   the stack under the app, top to bottom (bytes in/out, buffered, facts):");
             for line in info.to_string().lines().skip(1) {
                 println!("   {line}");
             }
@@ -136,6 +160,7 @@ impl Step {
         if lines.len() > shown {
             println!("     ... {} more (--trace shows all)", lines.len() - shown);
         }
+        let reason = seen.lost.clone().unwrap_or(reason);
         if !reason.is_done() {
             return Err(format!("the connection ended with: {reason}").into());
         }
@@ -188,6 +213,9 @@ impl Protocol for Sender {
     fn read_closed(&mut self, t: &mut dyn Transport) {
         self.seen.lock().unwrap().info = Some(t.info());
         t.close();
+    }
+    fn connection_lost(&mut self, reason: strata::Reason) {
+        self.seen.lock().unwrap().lost = Some(reason);
     }
 }
 
