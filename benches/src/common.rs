@@ -39,7 +39,7 @@ impl Config {
     /// The full run: several repetitions, full-size workloads.
     pub fn full() -> Self {
         Config {
-            reps: 5,
+            reps: 7,
             warmup: 1,
             scale: 1.0,
             verify: false,

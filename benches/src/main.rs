@@ -16,7 +16,7 @@ fn usage() -> String {
     }
     s.push_str(
         "\noptions:\n  --quick    a short smoke run (small workloads)\n  \
-         --reps N   measured runs per side (default 5; 3 with --quick)\n  \
+         --reps N   measured runs per side (default 7; 3 with --quick)\n  \
          --verify   check every byte that arrives (slower)\n  \
          --verbose  print every sample to stderr\n  \
          --filter S only the measurements whose name contains S\n  \

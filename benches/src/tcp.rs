@@ -34,8 +34,11 @@ use crate::common::{
 };
 
 /// Write sizes measured, with the bytes streamed per run at full scale.
-pub const THROUGHPUT: &[(usize, u64)] =
-    &[(64 * 1024, 1 << 30), (1024, 256 << 20), (1 << 20, 1 << 30)];
+pub const THROUGHPUT: &[(usize, u64)] = &[
+    (64 * 1024, 512 << 20),
+    (1024, 256 << 20),
+    (1 << 20, 512 << 20),
+];
 /// Ping-pong message size.
 pub const PING: usize = 64;
 /// Round trips per ping-pong run at full scale.
