@@ -13,7 +13,9 @@ use crate::{Reason, TimerId, Transport};
 /// so a protocol implements only what it cares about.
 pub trait Protocol {
     /// The connection is established and `t` is ready for writing.
-    /// Called once, first.
+    /// Called once, first — unless the connection fails while it is being
+    /// established by a layer (a TLS handshake that fails), in which case
+    /// `connection_lost` is the only callback the protocol ever sees.
     fn connection_made(&mut self, t: &mut dyn Transport) {
         let _ = t;
     }
