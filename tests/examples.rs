@@ -12,17 +12,21 @@ use strata::Reason;
 use strata_testing::{Chunking, Pair};
 use tokio::sync::oneshot;
 
-#[path = "../examples/echo.rs"]
-#[allow(dead_code)] // each example's `main` is not used here
-mod echo;
-
 #[path = "../examples/line_protocol.rs"]
-#[allow(dead_code)]
+#[allow(dead_code)] // each example's `main` is not used here
 mod line_protocol;
 
 #[path = "../examples/half_close.rs"]
 #[allow(dead_code)]
 mod half_close;
+
+#[path = "../examples/layer.rs"]
+#[allow(dead_code)]
+mod layer;
+
+// Lesson 4 reuses lesson 1's echo server by including `echo.rs` as a module;
+// lesson 1 is reached through it rather than loaded twice.
+use layer::echo;
 
 const LIMIT: Duration = Duration::from_secs(30);
 
@@ -52,6 +56,11 @@ async fn line_protocol_over_tcp() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn half_close_over_tcp() {
     within_limit("half_close", half_close::run()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn layer_over_tcp() {
+    within_limit("layer", layer::run()).await;
 }
 
 // --- the same protocols over the in-memory harness ---------------------------
@@ -143,4 +152,20 @@ fn half_close_under_random_chunking() {
     half_close::check(&out).unwrap();
     assert_eq!(out.sent, 1 << 20);
     assert!(out.pauses > 0, "the upload never had to pause");
+}
+
+#[test]
+fn layer_times_out_on_the_virtual_clock() {
+    // No server protocol of interest here: lesson 1's echo.
+    let (report, mut outcome) = oneshot::channel();
+    let client = layer::IdleTimeout::new(layer::Chatty::new(report), layer::IDLE);
+    let mut pair = Pair::new(client, echo::Echo).chunking(Chunking::Fixed(1));
+    pair.run();
+    let out = outcome.try_recv().expect("the client reported");
+    assert!(matches!(out.reason, Reason::TimedOut), "{}", out.reason);
+    assert_eq!(out.echoed, b"one\ntwo\n");
+    assert_eq!(out.layers, ["memory", "idle-timeout"]);
+    // The clock is virtual: 30 ms to the second line, then 100 ms of
+    // silence, in no real time at all.
+    assert!(pair.elapsed() >= layer::IDLE + std::time::Duration::from_millis(30));
 }
