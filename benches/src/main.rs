@@ -86,6 +86,12 @@ fn main() -> ExitCode {
         .build()
         .expect("a tokio runtime");
     for case in &cases {
+        if let Some((_, about, _)) = CASES.iter().find(|(n, ..)| n == case) {
+            eprintln!(
+                "# {case}: {about}; medians of {} interleaved runs",
+                cfg.reps
+            );
+        }
         let res = rt.block_on(run_case(case, &cfg, &mut |r| println!("{r}")));
         if let Err(e) = res {
             eprintln!("strata-bench: {case}: {e}");
