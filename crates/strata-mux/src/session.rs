@@ -21,6 +21,14 @@ use crate::view::View;
 /// early by a [`Remote`].
 const REMOTE_IDLE: Duration = Duration::from_secs(3600);
 
+/// How [`Mux::close_lower`] ends the transport below.
+#[derive(Clone, Copy, Debug)]
+enum Shutdown {
+    Graceful,
+    Close,
+    Abort,
+}
+
 /// What a factory of inbound subchannels returns: a protocol, or `None` to
 /// refuse the subchannel (the peer sees it reset).
 pub trait Accepted {
@@ -368,13 +376,19 @@ impl Mux {
             (c.go_away_sent && c.streams.is_empty()) || (c.lower_eof && no_apps)
         };
         if close {
-            self.close_lower(lower, false);
+            self.close_lower(lower, Shutdown::Graceful);
         }
     }
 
-    /// Close (or abort) the transport below and forget every stream (no
-    /// app is attached to any by now).
-    fn close_lower(&mut self, lower: &mut dyn Transport, abort: bool) {
+    /// End our use of the transport below and forget every stream (no app
+    /// is attached to any by now). Gracefully (`Shutdown::Graceful`) this is
+    /// a half-close: our GoAway and FIN go out, and the connection ends
+    /// when the peer closes its side too — closing outright could make the
+    /// peer's last frames (an ACK, a window update) meet a closed socket,
+    /// which TCP answers with a reset. Frames arriving meanwhile are
+    /// ignored. After a protocol error it is `close`, after a timeout
+    /// `abort`.
+    fn close_lower(&mut self, lower: &mut dyn Transport, how: Shutdown) {
         let c = &mut self.core;
         if c.lower_closed {
             return;
@@ -386,10 +400,10 @@ impl Mux {
         if let Some(r) = &c.remote {
             r.close();
         }
-        if abort {
-            lower.abort();
-        } else {
-            lower.close();
+        match how {
+            Shutdown::Graceful => lower.close_write(),
+            Shutdown::Close => lower.close(),
+            Shutdown::Abort => lower.abort(),
         }
     }
 
@@ -426,8 +440,12 @@ impl Mux {
             self.core.mark_dirty(key);
         }
         self.run(lower);
-        let abort = go_away.is_none();
-        self.close_lower(lower, abort);
+        let how = if go_away.is_some() {
+            Shutdown::Close
+        } else {
+            Shutdown::Abort
+        };
+        self.close_lower(lower, how);
     }
 
     /// The transport below is gone: every attached subchannel gets
