@@ -255,8 +255,8 @@ proptest! {
         let slogs: Vec<Log> = (0..n).map(|_| Log::new()).collect();
         let slots: Slots = Arc::new(Mutex::new((0..n).map(|_| None).collect()));
         let ids: Ids = Arc::default();
-        for i in 0..n {
-            let app = client_app(i, &plans, &clogs[i], slots.clone(), ids.clone());
+        for (i, log) in clogs.iter().enumerate() {
+            let app = client_app(i, &plans, log, slots.clone(), ids.clone());
             slots.lock().unwrap()[i] = Some(app);
         }
         let mut cfg = Config::default();
@@ -291,8 +291,8 @@ proptest! {
         pair.a.proto.go_away(&mut pair.a.t);
         pair.a.t.settle(&mut pair.a.proto);
         prop_assert!(pair.run(), "the pair did not finish");
-        for i in 0..n {
-            check_plan(i, &plans[i], &clogs[i], &slogs[i])?;
+        for (i, p) in plans.iter().enumerate() {
+            check_plan(i, p, &clogs[i], &slogs[i])?;
         }
         if std::env::var("MUX_PROPTEST_VERBOSE").is_ok() {
             let bytes: usize = slogs.iter().chain(&clogs).map(|l| l.received_len()).sum();
