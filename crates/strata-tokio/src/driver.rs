@@ -59,6 +59,9 @@ use crate::Io;
 
 /// Most buffers handed to one vectored write.
 pub const MAX_IOV: usize = 64;
+/// A front buffer at least this long is written alone (vectoring gains
+/// nothing, and tokio then skips the write that would block).
+const BIG_WRITE: usize = 64 * 1024;
 /// Size of the read buffer reserved when the current one runs low.
 pub const READ_BUF: usize = 64 * 1024;
 /// Below this much spare capacity, a new read buffer is reserved.
@@ -237,7 +240,7 @@ impl<IO: Io, P: Protocol + 'static> Connection<IO, P> {
         while !self.base.queue.is_empty() {
             let queue = &self.base.queue;
             let res = match queue.front() {
-                Some(front) if front.len() == queue.len() => {
+                Some(front) if front.len() == queue.len() || front.len() >= BIG_WRITE => {
                     Pin::new(&mut *io).poll_write(cx, front)
                 }
                 _ => {
