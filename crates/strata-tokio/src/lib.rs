@@ -29,15 +29,15 @@
 
 #![warn(missing_docs)]
 
-mod bridge;
-mod driver;
-mod endpoint;
-mod handle;
-mod io;
-mod listen;
-mod stream;
+pub mod bridge;
+pub mod driver;
+pub mod endpoint;
+pub mod handle;
+pub mod io;
+pub mod listener;
+pub mod stream;
 mod top;
-mod udp;
+pub mod udp;
 
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -47,7 +47,7 @@ pub use driver::{spawn_stream, Connection, LINGER, MAX_IOV, READ_BUF};
 pub use endpoint::{Endpoint, EndpointError};
 pub use handle::{Gone, Handle, ProtocolPanicked, TaskGone};
 pub use io::{GenericIo, Io};
-pub use listen::{
+pub use listener::{
     connect, connect_io, listen, Acceptor, Connected, Connector, Listener, TcpAcceptor,
     TcpConnector, UnixAcceptor, UnixConnector,
 };

@@ -9,7 +9,7 @@
 //! |------------------|----------------------------------------------------------|----------------|
 //! | [`TcpRunner`]    | TCP on 127.0.0.1                                          | yes            |
 //! | [`UnixRunner`]   | a Unix socket in a temporary directory                    | no             |
-//! | [`DuplexRunner`] | `tokio::io::duplex` as a [`GenericIo`](crate::GenericIo) | no             |
+//! | [`DuplexRunner`] | `tokio::io::duplex` as a [`GenericIo`] | no             |
 //! | [`BridgeRunner`] | a [`StrataStream`] over TCP (a stack on a stack)          | yes            |
 //!
 //! Layer crates reuse them with `strata_testing::conformance::Layered`.
