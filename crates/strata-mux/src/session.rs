@@ -252,6 +252,9 @@ impl Mux {
                 break;
             }
         }
+        if self.core.remote.is_some() && self.core.remote_timer.is_none() && self.core.made {
+            self.arm_remote(lower);
+        }
         self.check_idle(lower);
     }
 
@@ -350,6 +353,15 @@ impl Mux {
                     }
                     continue;
                 }
+            }
+            if core.lower_eof && s.send.credit == 0 && !s.send.queue.is_empty() && s.life.is_live()
+            {
+                // The peer ended its side below: it can grant no more
+                // credit, so what is queued can never be sent.
+                s.life.fail(Reason::Reset);
+                s.reset = true;
+                s.send.queue.clear();
+                continue;
             }
             core.offer(key);
             return;

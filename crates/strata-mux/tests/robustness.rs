@@ -157,6 +157,28 @@ fn input(rng: &mut Rng, odd: bool) -> Vec<u8> {
     }
 }
 
+/// The input as frames, for a failure message.
+fn describe(script: &[u8]) -> String {
+    let mut d = strata_mux::frame::Decoder::new(u32::MAX);
+    let mut input = Bytes::copy_from_slice(script);
+    let mut out = Vec::new();
+    loop {
+        match d.next(&mut input) {
+            Ok(Some(strata_mux::frame::Item::Header(h))) => out.push(format!("{h:?}")),
+            Ok(Some(_)) => {}
+            Ok(None) => break,
+            Err(e) => {
+                out.push(format!("error {e}"));
+                break;
+            }
+        }
+    }
+    if !input.is_empty() {
+        out.push(format!("+{} bytes", input.len()));
+    }
+    out.join(", ")
+}
+
 type Logs = Arc<Mutex<Vec<Log>>>;
 
 /// An echoing subchannel app that records its callbacks.
@@ -203,8 +225,17 @@ fn one_case(seed: u64, tally: &Mutex<Tally>) {
         )
         .with_initial(initial)
     };
+    let shown = describe(&script);
     let mut pair = Pair::new(Raw(script), mux).chunking(chunking);
-    assert!(pair.run(), "seed {seed}: the pair did not finish");
+    if !pair.run() {
+        let apps: Vec<_> = logs.lock().unwrap().iter().map(|l| l.events()).collect();
+        panic!(
+            "seed {seed}: the pair did not finish: server role {server_role}, {chunking:?}, mux {:?}, raw lost {}, mux lost {}\n input: {shown}\n apps: {apps:?}",
+            pair.b.proto,
+            pair.a.is_lost(),
+            pair.b.is_lost()
+        );
+    }
     let mut t = tally.lock().unwrap();
     t.cases += 1;
     t.failed += pair.b.proto.is_failed() as u64;
