@@ -179,9 +179,8 @@ impl Core {
 
     /// `n` bytes of stream `key` were delivered to its app or discarded:
     /// credit them, sending the window update that is due.
+    #[inline]
     pub fn credit(&mut self, lower: &mut dyn Transport, key: usize, n: usize) {
-        let now = lower.now();
-        let budget = self.cfg.receive_budget.saturating_sub(self.granted);
         let Some(s) = self.streams.get_mut(key) else {
             return;
         };
@@ -189,6 +188,11 @@ impl Core {
             return;
         }
         s.recv.consume(n);
+        if !s.recv.update_wanted() {
+            return;
+        }
+        let now = lower.now();
+        let budget = self.cfg.receive_budget.saturating_sub(self.granted);
         if let Some(u) = s
             .recv
             .update_due(now, self.ping.rtt, self.cfg.max_window, budget)

@@ -444,3 +444,42 @@ fn a_stalled_peer_pushes_back_into_every_subchannel() {
     pair.pump();
     assert_eq!(pair.a.t.write_buffer_len(), 0);
 }
+
+/// Ten thousand subchannels opened and held idle, then all closed: opens
+/// are cheap and the state of an idle subchannel is small.
+#[test]
+fn ten_thousand_idle_subchannels() {
+    const N: usize = 10_000;
+    struct Idle;
+    impl Protocol for Idle {
+        fn data_received(&mut self, _t: &mut dyn Transport, _d: Bytes) {}
+        fn read_closed(&mut self, _t: &mut dyn Transport) {}
+        fn timer_fired(&mut self, t: &mut dyn Transport, _id: TimerId) {
+            t.close();
+        }
+        fn connection_made(&mut self, t: &mut dyn Transport) {
+            t.set_timer_after(Duration::from_secs(1));
+        }
+    }
+    let cfg = Config::default().max_streams(N).max_pending_opens(N);
+    let count = Arc::new(Mutex::new(0usize));
+    let c2 = count.clone();
+    let server = Mux::server(cfg.clone(), move |_: &TransportInfo| {
+        *c2.lock().unwrap() += 1;
+        Box::new(Idle) as BoxProtocol
+    });
+    let client = Mux::client(cfg.close_when_idle(true), no_inbound());
+    let mut pair = Pair::new(client, server);
+    pair.start();
+    for _ in 0..N {
+        pair.a.proto.open(&mut pair.a.t, Box::new(Idle)).unwrap();
+    }
+    pair.a.t.settle(&mut pair.a.proto);
+    pair.pump();
+    assert_eq!(*count.lock().unwrap(), N);
+    assert_eq!(pair.a.proto.subchannels(), N);
+    assert_eq!(pair.b.proto.subchannels(), N);
+    // After a second every subchannel closes; the connection ends.
+    assert!(pair.run());
+    assert_eq!(pair.b.proto.subchannels(), 0);
+}

@@ -94,6 +94,7 @@ mod tests {
     #[test]
     fn an_idle_stream_is_small() {
         let size = std::mem::size_of::<Stream>();
+        eprintln!("Stream: {size} bytes");
         assert!(size <= 320, "Stream is {size} bytes");
     }
 

@@ -63,6 +63,12 @@ impl RecvState {
         self.consumed = self.consumed.saturating_add(n as u32);
     }
 
+    /// Whether a window update is due (see [`update_due`](Self::update_due)).
+    #[inline]
+    pub fn update_wanted(&self) -> bool {
+        !self.fin && self.consumed >= self.target / 2
+    }
+
     /// The window update due now, if any. An update goes out once the app
     /// has consumed half the window. The window doubles (up to
     /// `max_window`, within `budget` bytes of growth) when the previous
@@ -76,7 +82,7 @@ impl RecvState {
         max_window: u32,
         budget: u64,
     ) -> Option<Update> {
-        if self.fin || self.consumed < self.target / 2 {
+        if !self.update_wanted() {
             return None;
         }
         let mut growth = 0;
