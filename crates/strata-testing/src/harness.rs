@@ -10,7 +10,8 @@
 //!   side, so a side that stops reading ([`Pair::stall`] or the protocol's own
 //!   `pause_reading`) pushes back on its peer, whose write buffer grows and
 //!   crosses its water marks — as over a real socket;
-//! * end-of-stream, resets and cut links behave as TCP's do;
+//! * end-of-stream, resets and cut links behave as TCP's do under the tokio
+//!   driver (a side that closed lingers: bytes sent to it are discarded);
 //! * time is virtual: [`Pair::advance`] moves the clock and fires timers, and
 //!   [`Pair::run`] jumps straight to the next deadline whenever the pair is
 //!   otherwise idle, so a test of a 30-second keepalive takes microseconds.
@@ -315,12 +316,14 @@ fn flow<S: Protocol, D: Protocol>(
         return progress;
     }
 
-    // Data sent to a side that has gone away is answered with a reset, as
-    // TCP does.
-    if dst.is_lost() && !src.is_lost() && (!src.t.queue.is_empty() || !dst.inbox.is_empty()) {
+    // A side that has gone away *lingers*, as the tokio driver does: what
+    // is sent to it is read and discarded until the sender's end-of-stream,
+    // so a clean close stays clean (a kernel answering with a reset could
+    // destroy data the closing side just flushed).
+    let lingering = dst.is_lost();
+    if lingering && !dst.inbox.is_empty() {
         dst.inbox.clear();
-        src.t.fail(&mut src.proto, Reason::Reset);
-        return true;
+        progress = true;
     }
 
     // Bytes onto the link, up to its capacity.
@@ -329,7 +332,9 @@ fn flow<S: Protocol, D: Protocol>(
         let n = next_chunk().min(capacity - dst.inbox.len());
         let piece = src.t.queue.take(n);
         src.t.bytes_out += piece.len() as u64;
-        dst.inbox.push(piece);
+        if !lingering {
+            dst.inbox.push(piece);
+        }
         moved = true;
     }
     if moved {

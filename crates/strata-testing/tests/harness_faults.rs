@@ -147,3 +147,21 @@ fn a_perfect_datagram_network_delivers_in_order() {
     pair.advance(Duration::from_millis(5));
     assert_eq!(pair.b.proto.got, (0..200).collect::<Vec<_>>());
 }
+
+#[test]
+fn a_closed_side_lingers_and_late_data_does_not_reset_the_sender() {
+    // The server closes at once; the client, not knowing yet, sends data and
+    // half-closes. As under the tokio driver, the closed side discards what
+    // arrives, and both ends finish cleanly.
+    let (c, s) = (Log::new(), Log::new());
+    let client = Recorder::new(&c).on_made(|t| {
+        t.write(Bytes::from(vec![1u8; 100_000]));
+        t.close_write();
+    });
+    let server = Recorder::new(&s).on_made(|t| t.close());
+    let mut pair = Pair::new(client, server).chunking(Chunking::Fixed(1000));
+    assert!(pair.run());
+    assert_eq!(s.lost(), Some("done"));
+    assert_eq!(c.lost(), Some("done"));
+    assert_eq!(s.received_len(), 0);
+}
