@@ -536,7 +536,7 @@ impl Protocol for Mux {
 
     fn read_closed(&mut self, lower: &mut dyn Transport) {
         self.core.lower_eof = true;
-        if !self.core.decoder.is_idle() && !self.core.failed {
+        if !self.core.decoder.is_idle() && !self.core.failed && !self.core.lower_closed {
             self.fail(lower, MuxError::Truncated);
             return;
         }
