@@ -34,6 +34,8 @@
 //! * [`core`] — the contracts: [`Protocol`], [`Transport`], the close
 //!   contract ([`Lifecycle`](strata_core::Lifecycle)), timers, `TransportInfo`.
 //! * [`tls`] — TLS as a layer (rustls), with half-close and STARTTLS.
+//! * [`mux`] — many subchannels over one connection (yamux wire format),
+//!   each a full transport.
 //! * [`rt`] — the tokio driver, endpoints, handles and the bridge to tokio
 //!   streams.
 //! * [`stack`] — descriptions (`tcp:HOST:PORT+layer:options+...`) to stacks.
@@ -51,5 +53,6 @@ pub use strata_core::{
     BoxProtocol, Bytes, DatagramProtocol, DatagramTransport, Description, Factory, Protocol,
     Reason, TimerId, Transport, TransportInfo,
 };
+pub use strata_mux as mux;
 pub use strata_tls as tls;
 pub use strata_tokio as rt;

@@ -8,8 +8,14 @@
 //! A layer is applied as a wrapper around the protocol above it: for
 //! `tcp:...+a+b`, the app is wrapped in `b`, which is wrapped in `a`, which
 //! runs on TCP.
+//!
+//! `mux` is the one layer that makes one connection many: on a client it
+//! runs the app on one subchannel (and closes the connection when that is
+//! done); on a server every inbound subchannel gets its own app from the
+//! factory given to [`Stack::listen`].
 
 use std::fmt;
+use std::sync::{Arc, Mutex};
 
 use strata_core::{BoxProtocol, Description, DescriptionError, Segment, TransportInfo};
 use strata_tokio::{Endpoint, EndpointError, Handle, Listener};
@@ -25,13 +31,91 @@ pub enum Role {
 }
 
 /// The layers this build of Strata knows, for error messages.
-pub const KNOWN_LAYERS: &str = "tls:OPTIONS";
+pub const KNOWN_LAYERS: &str = "tls:OPTIONS, mux[:OPTIONS]";
+
+/// The options a `mux:` segment takes.
+const MUX_EXPECTED: &str = "mux or mux:window=BYTES,max-streams=N,keepalive=SECONDS";
 
 /// One layer of a stack, built from its description segment.
 #[derive(Clone, Debug)]
 pub enum Layer {
     /// TLS (`tls:...`), client or server by the stack's role.
     Tls(strata_tls::Configured),
+    /// A multiplexed connection (`mux`), yamux wire format.
+    Mux(strata_mux::Config),
+}
+
+/// What sits above a layer while a stack is assembled: one protocol, or
+/// (on a server, above a mux) a factory making one per subchannel.
+enum Above {
+    One(BoxProtocol),
+    Many(SharedFactory),
+}
+
+/// An app factory shared by every connection of a listener.
+type SharedFactory = Arc<Mutex<dyn FnMut(&TransportInfo) -> BoxProtocol + Send>>;
+
+impl Above {
+    fn into_one(self, info: &TransportInfo) -> BoxProtocol {
+        match self {
+            Above::One(p) => p,
+            Above::Many(f) => (f.lock().unwrap_or_else(|e| e.into_inner()))(info),
+        }
+    }
+}
+
+fn mux_config(seg: &Segment, role: Role) -> Result<strata_mux::Config, DescriptionError> {
+    let mut config = strata_mux::Config::default().close_when_idle(role == Role::Client);
+    for o in &seg.options {
+        let value = |what: &str| {
+            o.value.as_deref().ok_or_else(|| {
+                DescriptionError::new(
+                    seg.to_string(),
+                    format!("option \"{}\" needs a value ({what})", o.key),
+                    MUX_EXPECTED,
+                )
+            })
+        };
+        let number = |what: &str| -> Result<u64, DescriptionError> {
+            let v = value(what)?;
+            v.parse().map_err(|_| {
+                DescriptionError::new(
+                    seg.to_string(),
+                    format!("{} \"{v}\" is not a number", o.key),
+                    MUX_EXPECTED,
+                )
+            })
+        };
+        match o.key.as_str() {
+            "window" => {
+                let w = number("bytes")?;
+                if !(strata_mux::INITIAL_WINDOW as u64..=u32::MAX as u64).contains(&w) {
+                    return Err(DescriptionError::new(
+                        seg.to_string(),
+                        format!(
+                            "window {w} is outside {}..={}",
+                            strata_mux::INITIAL_WINDOW,
+                            u32::MAX
+                        ),
+                        MUX_EXPECTED,
+                    ));
+                }
+                config = config.max_window(w as u32);
+            }
+            "max-streams" => config = config.max_streams(number("a count")? as usize),
+            "keepalive" => {
+                config = config.keepalive(Some(std::time::Duration::from_secs(number("seconds")?)))
+            }
+            other => {
+                return Err(DescriptionError::new(
+                    seg.to_string(),
+                    format!("unknown mux option \"{other}\""),
+                    MUX_EXPECTED,
+                ))
+            }
+        }
+    }
+    Ok(config)
 }
 
 impl Layer {
@@ -50,6 +134,7 @@ impl Layer {
                 };
                 Ok(Layer::Tls(strata_tls::from_segment(seg, side, host)?))
             }
+            "mux" => Ok(Layer::Mux(mux_config(seg, role)?)),
             other => Err(DescriptionError::new(
                 seg.to_string(),
                 format!("unknown layer \"{other}\""),
@@ -62,13 +147,30 @@ impl Layer {
     pub fn name(&self) -> &'static str {
         match self {
             Layer::Tls(_) => "tls",
+            Layer::Mux(_) => "mux",
         }
     }
 
-    /// Put this layer under `above`.
+    /// Put this layer under `above`: one protocol (a mux runs it on its
+    /// first subchannel).
     pub fn wrap(&self, above: BoxProtocol) -> BoxProtocol {
         match self {
             Layer::Tls(c) => c.layer.wrap_boxed(above),
+            Layer::Mux(config) => Box::new(
+                strata_mux::Mux::client(config.clone(), strata_mux::no_inbound())
+                    .with_initial(above),
+            ),
+        }
+    }
+
+    fn wrap_above(&self, above: Above, role: Role, info: &TransportInfo) -> BoxProtocol {
+        match (self, above) {
+            (Layer::Mux(config), Above::Many(f)) if role == Role::Server => Box::new(
+                strata_mux::Mux::server(config.clone(), move |i: &TransportInfo| {
+                    (f.lock().unwrap_or_else(|e| e.into_inner()))(i)
+                }),
+            ),
+            (layer, above) => layer.wrap(above.into_one(info)),
         }
     }
 
@@ -79,6 +181,7 @@ impl Layer {
             Layer::Tls(c) => c
                 .fingerprint()
                 .map(|f| format!("self-signed certificate, pin it with: tls:pin={f}")),
+            Layer::Mux(_) => None,
         }
     }
 }
@@ -176,16 +279,35 @@ impl Stack {
         Ok(self.endpoint.connect(self.wrap_traced(app, trace)).await?)
     }
 
-    /// Listen, running a `factory`-made app (under the layers) on each
-    /// connection.
-    pub async fn listen<F>(&self, mut factory: F) -> Result<Listener, StackError>
+    /// The protocol to run on one accepted connection: the layers over a
+    /// `factory`-made app — or, above a mux, one app per subchannel.
+    pub fn wrap_server(
+        &self,
+        factory: impl FnMut(&TransportInfo) -> BoxProtocol + Send + 'static,
+        info: &TransportInfo,
+    ) -> BoxProtocol {
+        self.assemble(Above::Many(Arc::new(Mutex::new(factory))), info)
+    }
+
+    fn assemble(&self, top: Above, info: &TransportInfo) -> BoxProtocol {
+        let mut above = top;
+        for layer in self.layers.iter().rev() {
+            above = Above::One(layer.wrap_above(above, self.role, info));
+        }
+        above.into_one(info)
+    }
+
+    /// Listen, running the layers over a `factory`-made app on each
+    /// connection (above a mux: on each subchannel).
+    pub async fn listen<F>(&self, factory: F) -> Result<Listener, StackError>
     where
         F: FnMut(&TransportInfo) -> BoxProtocol + Send + 'static,
     {
         let stack = self.clone();
+        let shared: SharedFactory = Arc::new(Mutex::new(factory));
         Ok(self
             .endpoint
-            .listen(move |info: &TransportInfo| stack.wrap(factory(info)))
+            .listen(move |info: &TransportInfo| stack.assemble(Above::Many(shared.clone()), info))
             .await?)
     }
 }

@@ -206,6 +206,40 @@ fn echo_over_tls_self_signed_with_a_pinned_client() {
     assert!(err.contains("fingerprint") || err.contains("pin"), "{err}");
 }
 
+#[test]
+fn echo_over_tls_and_mux_and_half_close_through_a_subchannel() {
+    let (server, addr) = listen(&["tcp:127.0.0.1:0+tls:self-signed+mux", "--echo"]);
+    let pin = server.notice_value("tls:pin=");
+    let data = random_bytes(8 << 20);
+    let out = connect(&format!("tcp:{addr}+tls:pin={pin}+mux"), data.clone());
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.stdout == data, "echoed bytes differ over tls+mux");
+
+    // Listen once with a mux: the first subchannel is piped both ways.
+    let (mut server, addr) = listen(&["tcp:127.0.0.1:0+mux"]);
+    let mut sin = server.child().stdin.take().unwrap();
+    let feeder = std::thread::spawn(move || sin.write_all(b"down the subchannel").unwrap());
+    let out = connect(&format!("tcp:{addr}+mux"), b"up the subchannel".to_vec());
+    feeder.join().unwrap();
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.stdout, b"down the subchannel");
+    let out = wait_with_timeout(server.into_child(), Duration::from_secs(30));
+    assert!(
+        out.status.success(),
+        "listener: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.stdout, b"up the subchannel");
+}
+
 fn run_fail(args: &[&str]) -> String {
     let started = Instant::now();
     let out = Command::new(BIN)
@@ -237,7 +271,12 @@ fn errors_are_one_clear_line_and_a_nonzero_exit() {
         "{err}"
     );
     let err = run_fail(&["connect", "tcp:127.0.0.1:7000+nosuchlayer"]);
-    assert!(err.contains("nosuchlayer"), "{err}");
+    assert!(
+        err.contains("nosuchlayer") && err.contains("tls") && err.contains("mux"),
+        "{err}"
+    );
+    let err = run_fail(&["connect", "tcp:127.0.0.1:7000+mux:window=12"]);
+    assert!(err.contains("window 12"), "{err}");
 
     // Refused: bind a port, learn it, free it, then connect to it.
     let port = std::net::TcpListener::bind("127.0.0.1:0")

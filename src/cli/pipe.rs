@@ -8,7 +8,16 @@
 
 use strata::rt::Handle;
 use strata::rt::{spawn_stream, Connected, StrataStream, StreamBridge};
-use strata::{Role, Stack};
+use strata::{BoxProtocol, Bytes, Protocol, Role, Stack, Transport, TransportInfo};
+
+/// Answers a connection it does not want with an immediate reset.
+struct Refuse;
+impl Protocol for Refuse {
+    fn connection_made(&mut self, t: &mut dyn Transport) {
+        t.abort();
+    }
+    fn data_received(&mut self, _t: &mut dyn Transport, _data: Bytes) {}
+}
 use tokio::io::{AsyncWriteExt, BufWriter};
 
 async fn wait_closed<P: 'static>(h: &Handle<P>) {
@@ -39,8 +48,15 @@ pub async fn listen_once(desc: &str) -> super::Result {
     let Connected { io, info } = acceptor.accept().await?;
     drop(acceptor);
     eprintln!("strata: connection from {}", info.peer);
+    // The bridge is the app; above a mux it serves the first subchannel the
+    // peer opens, and later ones are refused.
     let (bridge, end) = StreamBridge::new();
-    let handle = spawn_stream(io, stack.wrap(Box::new(bridge)), info);
+    let mut bridge: Option<BoxProtocol> = Some(Box::new(bridge));
+    let app = stack.wrap_server(
+        move |_: &TransportInfo| bridge.take().unwrap_or_else(|| Box::new(Refuse)),
+        &info,
+    );
+    let handle = spawn_stream(io, app, info);
     let stream = end.attach(&handle);
     pipe(stream, wait_closed(&handle)).await?;
     match handle.closed().await {
