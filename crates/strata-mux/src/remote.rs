@@ -1,24 +1,4 @@
 //! [`Remote`]: opening subchannels from other tasks.
-//!
-//! A mux lives inside one connection task and is reached only through
-//! callbacks. To open a subchannel from elsewhere, take a [`Remote`] from it
-//! ([`Mux::remote`](crate::Mux::remote)) before the stack is spawned, and
-//! tell the remote how to wake the connection task
-//! ([`Remote::set_wake`]). The wake-up is a timer, as in strata-tokio's
-//! bridge: the mux keeps one far-future timer pending, and the remote asks
-//! the driver to fire it now (`Handle::fire_timer`). Timers travel through
-//! every layer to the one that set it, so this works wherever the mux sits
-//! in a stack (under TLS, inside another mux), with no layer in between
-//! knowing.
-//!
-//! ```ignore
-//! let mut mux = Mux::client(Config::default(), no_inbound());
-//! let remote = mux.remote();
-//! let handle = strata_tokio::spawn_stream(io, mux, info);
-//! let h = handle.clone();
-//! remote.set_wake(move |timer| { let _ = h.fire_timer(timer); });
-//! remote.open(Box::new(MyApp::new()))?; // from any task
-//! ```
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -76,7 +56,27 @@ impl RemoteShared {
 }
 
 /// Opens subchannels on a running [`Mux`](crate::Mux) from any task. Cheap
-/// to clone. See the [module docs](self).
+/// to clone.
+///
+/// A mux lives inside one connection task and is reached only through
+/// callbacks. To open a subchannel from elsewhere, take a [`Remote`] from it
+/// ([`Mux::remote`](crate::Mux::remote)) before the stack is spawned, and
+/// tell the remote how to wake the connection task
+/// ([`Remote::set_wake`]). The wake-up is a timer, as in strata-tokio's
+/// bridge: the mux keeps one far-future timer pending, and the remote asks
+/// the driver to fire it now (`Handle::fire_timer`). Timers travel through
+/// every layer to the one that set it, so this works wherever the mux sits
+/// in a stack (under TLS, inside another mux), with no layer in between
+/// knowing.
+///
+/// ```ignore
+/// let mut mux = Mux::client(Config::default(), no_inbound());
+/// let remote = mux.remote();
+/// let handle = strata_tokio::spawn_stream(io, mux, info);
+/// let h = handle.clone();
+/// remote.set_wake(move |timer| { let _ = h.fire_timer(timer); });
+/// remote.open(Box::new(MyApp::new()))?; // from any task
+/// ```
 #[derive(Clone)]
 pub struct Remote {
     pub(crate) shared: Arc<RemoteShared>,
