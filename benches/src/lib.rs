@@ -33,6 +33,7 @@
 
 pub mod common;
 pub mod tcp;
+pub mod tls;
 
 use std::io;
 
@@ -45,7 +46,11 @@ pub const CASES: &[(&str, &str, bool)] = &[
         "Strata's TCP driver vs plain tokio TcpStream: throughput (1 KiB, 64 KiB, 1 MiB writes), 64-byte ping-pong",
         true,
     ),
-    ("tls", "Strata TLS vs tokio-rustls", false),
+    (
+        "tls",
+        "Strata TCP+TLS vs tokio-rustls (same rustls configs, ring, TLS 1.3 AES-128-GCM): throughput (64 KiB, 1 KiB writes), 64-byte ping-pong",
+        true,
+    ),
     ("mux", "Strata mux vs the yamux crate", false),
     ("frames", "Strata framing vs tokio-util codecs", false),
     ("transfer", "Strata file transfer", false),
@@ -55,6 +60,7 @@ pub const CASES: &[(&str, &str, bool)] = &[
 pub async fn run_case(name: &str, cfg: &Config, out: &mut dyn FnMut(Report)) -> io::Result<()> {
     match name {
         "tcp" => tcp::run(cfg, out).await,
+        "tls" => tls::run(cfg, out).await,
         _ => match CASES.iter().find(|(n, ..)| *n == name) {
             Some(_) => Err(io::Error::new(
                 io::ErrorKind::Unsupported,

@@ -105,7 +105,8 @@ pub async fn run(cfg: &Config, out: &mut dyn FnMut(Report)) -> io::Result<()> {
     Ok(())
 }
 
-async fn limit<T>(
+/// Run `f`, failing with `TimedOut` if it takes longer than a run may.
+pub async fn limit<T>(
     what: &str,
     f: impl std::future::Future<Output = io::Result<T>>,
 ) -> io::Result<T> {
@@ -117,7 +118,8 @@ async fn limit<T>(
     })?
 }
 
-fn strata_err(e: impl std::fmt::Display) -> io::Error {
+/// An `io::Error` carrying `e`'s message.
+pub fn strata_err(e: impl std::fmt::Display) -> io::Error {
     io::Error::other(e.to_string())
 }
 
@@ -185,6 +187,24 @@ pub struct Receiver {
     report: mpsc::UnboundedSender<io::Result<(u64, Instant)>>,
 }
 
+impl Receiver {
+    /// A receiver expecting `expected` bytes (checked against the pattern
+    /// of `chunk`-sized writes when `verify`), reporting to `report`.
+    pub fn new(
+        chunk: usize,
+        expected: u64,
+        verify: bool,
+        report: mpsc::UnboundedSender<io::Result<(u64, Instant)>>,
+    ) -> Self {
+        Receiver {
+            count: 0,
+            check: verify.then(|| PatternCheck::new(chunk)),
+            expected,
+            report,
+        }
+    }
+}
+
 impl Protocol for Receiver {
     fn data_received(&mut self, _t: &mut dyn Transport, data: Bytes) {
         self.count += data.len() as u64;
@@ -221,11 +241,8 @@ pub async fn strata_throughput(
     limit("strata throughput", async {
         let (tx, mut rx) = mpsc::unbounded_channel();
         let listener = join(rts.server().spawn(async move {
-            strata_tokio::listen("tcp:127.0.0.1:0", move |_: &TransportInfo| Receiver {
-                count: 0,
-                check: verify.then(|| PatternCheck::new(chunk)),
-                expected: total,
-                report: tx.clone(),
+            strata_tokio::listen("tcp:127.0.0.1:0", move |_: &TransportInfo| {
+                Receiver::new(chunk, total, verify, tx.clone())
             })
             .await
             .map_err(strata_err)
@@ -281,6 +298,21 @@ pub struct Pinger {
     done: Option<oneshot::Sender<io::Result<Instant>>>,
 }
 
+impl Pinger {
+    /// A pinger of `trips` [`PING`]-byte round trips, reporting the time of
+    /// the last echo (or an error) on `done`.
+    pub fn new(trips: u64, verify: bool, done: oneshot::Sender<io::Result<Instant>>) -> Self {
+        Pinger {
+            msg: pattern(PING),
+            remaining: trips,
+            got: 0,
+            verify,
+            bad: false,
+            done: Some(done),
+        }
+    }
+}
+
 impl Protocol for Pinger {
     fn connection_made(&mut self, t: &mut dyn Transport) {
         t.write(self.msg.clone());
@@ -331,14 +363,7 @@ pub async fn strata_pingpong(rts: &Runtimes, trips: u64, verify: bool) -> io::Re
         .await?;
         let desc = format!("tcp:127.0.0.1:{}", listener.port().expect("tcp has a port"));
         let (done, finished) = oneshot::channel();
-        let pinger = Pinger {
-            msg: pattern(PING),
-            remaining: trips,
-            got: 0,
-            verify,
-            bad: false,
-            done: Some(done),
-        };
+        let pinger = Pinger::new(trips, verify, done);
 
         let (start, client) = join(rts.client().spawn(async move {
             let start = Instant::now();
@@ -361,19 +386,21 @@ pub async fn strata_pingpong(rts: &Runtimes, trips: u64, verify: bool) -> io::Re
 // ---------------------------------------------------------------------------
 
 /// Bind a listener on the current runtime and report its address.
-async fn tokio_listener(addr: oneshot::Sender<SocketAddr>) -> io::Result<TcpListener> {
+pub async fn tokio_listener(addr: oneshot::Sender<SocketAddr>) -> io::Result<TcpListener> {
     let l = TcpListener::bind("127.0.0.1:0").await?;
     let _ = addr.send(l.local_addr()?);
     Ok(l)
 }
 
-async fn tokio_accept(l: &TcpListener) -> io::Result<TcpStream> {
+/// Accept one connection, `TCP_NODELAY` on.
+pub async fn tokio_accept(l: &TcpListener) -> io::Result<TcpStream> {
     let (s, _) = l.accept().await?;
     s.set_nodelay(true)?;
     Ok(s)
 }
 
-async fn tokio_connect(addr: SocketAddr) -> io::Result<TcpStream> {
+/// Connect, `TCP_NODELAY` on.
+pub async fn tokio_connect(addr: SocketAddr) -> io::Result<TcpStream> {
     let s = TcpStream::connect(addr).await?;
     s.set_nodelay(true)?;
     Ok(s)

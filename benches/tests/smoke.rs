@@ -1,7 +1,7 @@
 //! The bench code, exercised with tiny workloads. No timing is asserted:
 //! only that every run completes and the bytes arrive intact.
 
-use strata_bench::{run_case, tcp, Config, Report, Runtimes};
+use strata_bench::{run_case, tcp, tls, Config, Report, Runtimes};
 
 #[tokio::test]
 async fn tcp_case_runs_and_reports_every_measurement() {
@@ -54,4 +54,42 @@ async fn unknown_and_future_cases_are_errors() {
         .await
         .unwrap_err();
     assert!(e.to_string().contains("not implemented yet"), "{e}");
+}
+
+#[tokio::test]
+async fn tls_case_runs_and_reports_every_measurement() {
+    let mut reports: Vec<Report> = Vec::new();
+    run_case("tls", &Config::smoke(), &mut |r| reports.push(r))
+        .await
+        .unwrap();
+    let cases: Vec<&str> = reports.iter().map(|r| r.case.as_str()).collect();
+    assert_eq!(
+        cases,
+        [
+            "tls/throughput/64KiB",
+            "tls/throughput/1KiB",
+            "tls/pingpong/64B"
+        ]
+    );
+    for r in &reports {
+        assert!(r.strata > 0.0 && r.peer > 0.0, "{r}");
+    }
+}
+
+#[tokio::test]
+async fn tls_sides_deliver_intact_bytes() {
+    let rts = &Runtimes::new().unwrap();
+    let configs = &tls::Configs::new().unwrap();
+    // Sizes that do not divide evenly, so a last short write happens, and
+    // one that spans many TLS records.
+    for (chunk, total) in [(1000, 10_007), (64 * 1024, 300_001), (1024, 1 << 20)] {
+        tls::strata_throughput(rts, configs, chunk, total, true)
+            .await
+            .unwrap();
+        tls::peer_throughput(rts, configs, chunk, total, true)
+            .await
+            .unwrap();
+    }
+    tls::strata_pingpong(rts, configs, 100, true).await.unwrap();
+    tls::peer_pingpong(rts, configs, 100, true).await.unwrap();
 }
