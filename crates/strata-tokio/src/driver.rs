@@ -48,12 +48,16 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
+use std::collections::VecDeque;
+use std::sync::Arc;
 use strata_core::{BaseTransport, Protocol, Reason, Transport, TransportInfo};
-use tokio::sync::{mpsc, watch};
+
+use tokio::sync::watch;
 use tokio::time::Sleep;
 use tokio_util::io::poll_read_buf;
 
 use crate::handle::{panic_message, Command, Handle, ProtocolPanicked};
+use crate::mailbox::{self, Mailbox};
 use crate::top::Top;
 use crate::Io;
 
@@ -101,7 +105,10 @@ pub struct Connection<IO, P> {
     read_buf: BytesMut,
     sleep: Option<Pin<Box<Sleep>>>,
     sleep_at: Option<Instant>,
-    commands: Option<mpsc::UnboundedReceiver<Command<P>>>,
+    mailbox: Arc<Mailbox<Command<P>>>,
+    mailbox_rx: mailbox::Receiver,
+    /// Commands taken from the mailbox, applied one by one.
+    commands: VecDeque<Command<P>>,
     done: watch::Sender<Option<Reason>>,
     phase: Phase,
     needs_flush: bool,
@@ -133,7 +140,7 @@ impl<IO, P> Unpin for Connection<IO, P> {}
 impl<IO: Io, P: Protocol + 'static> Connection<IO, P> {
     /// A connection that has not started yet, and a handle to it.
     pub fn new(io: IO, proto: P, info: TransportInfo) -> (Self, Handle<P>) {
-        let (tx, rx) = mpsc::unbounded_channel();
+        let mailbox = Arc::new(Mailbox::new());
         let (done_tx, done_rx) = watch::channel(None);
         let conn = Connection {
             io: Some(io),
@@ -142,14 +149,16 @@ impl<IO: Io, P: Protocol + 'static> Connection<IO, P> {
             read_buf: BytesMut::new(),
             sleep: None,
             sleep_at: None,
-            commands: Some(rx),
+            mailbox: mailbox.clone(),
+            mailbox_rx: mailbox::Receiver::new(),
+            commands: VecDeque::new(),
             done: done_tx,
             phase: Phase::Running { started: false },
             needs_flush: false,
             eof_seen: false,
             blocked: Blocked::default(),
         };
-        (conn, Handle::new(tx, done_rx))
+        (conn, Handle::new(mailbox, done_rx))
     }
 
     fn poll_running(&mut self, cx: &mut Context<'_>) -> Poll<Reason> {
@@ -180,30 +189,25 @@ impl<IO: Io, P: Protocol + 'static> Connection<IO, P> {
 
     /// Apply posted commands. Returns whether any was applied.
     fn poll_commands(&mut self, cx: &mut Context<'_>) -> bool {
-        let mut progress = false;
-        if self.blocked.commands {
+        if self.blocked.commands || self.base.lifecycle.is_lost() {
             return false;
         }
-        for _ in 0..MAX_COMMANDS {
-            let Some(rx) = self.commands.as_mut() else {
-                break;
-            };
+        let more = self
+            .mailbox_rx
+            .poll(&self.mailbox, cx, &mut self.commands, MAX_COMMANDS);
+        // Not asked again in this poll unless the budget left some behind:
+        // a command posted meanwhile wakes the task.
+        self.blocked.commands = !more;
+        let mut applied = false;
+        while let Some(cmd) = self.commands.pop_front() {
             if self.base.lifecycle.is_lost() {
+                self.commands.clear();
                 break;
             }
-            match rx.poll_recv(cx) {
-                Poll::Ready(Some(cmd)) => {
-                    progress = true;
-                    self.apply(cmd);
-                }
-                Poll::Ready(None) => self.commands = None,
-                Poll::Pending => {
-                    self.blocked.commands = true;
-                    break;
-                }
-            }
+            applied = true;
+            self.apply(cmd);
         }
-        progress
+        applied
     }
 
     fn apply(&mut self, cmd: Command<P>) {
@@ -320,7 +324,13 @@ impl<IO: Io, P: Protocol + 'static> Connection<IO, P> {
         let Some(io) = self.io.as_mut() else {
             return false;
         };
-        if self.read_buf.capacity() - self.read_buf.len() < MIN_READ {
+        // The buffer is empty here (every read is split off). Offer a whole
+        // READ_BUF when the old allocation can be taken back (nobody holds
+        // its bytes any more); else read into what is left of it, down to
+        // MIN_READ, before allocating a new one: a protocol that keeps small
+        // slices of what it received does not pin one allocation per read.
+        let spare = self.read_buf.capacity();
+        if spare < READ_BUF && !self.read_buf.try_reclaim(READ_BUF) && spare < MIN_READ {
             self.read_buf.reserve(READ_BUF);
         }
         match poll_read_buf(Pin::new(io), cx, &mut self.read_buf) {
@@ -389,7 +399,8 @@ impl<IO: Io, P: Protocol + 'static> Connection<IO, P> {
         }
         let reason = self.top.lost.take().unwrap_or(Reason::Done);
         self.done.send_replace(Some(reason.clone()));
-        self.commands = None;
+        self.mailbox.close();
+        self.commands.clear();
         self.sleep_at = None;
         if self.io.is_some() && !self.eof_seen && reason.is_done() {
             self.phase = Phase::Lingering {
@@ -439,11 +450,20 @@ impl<IO: Io, P: Protocol + 'static> Connection<IO, P> {
         let msg = panic_message(&*payload);
         tracing::error!(panic = %msg, "protocol panicked; its connection is aborted");
         self.abort_io();
-        self.commands = None;
+        self.mailbox.close();
+        self.commands.clear();
         let reason = Reason::error(ProtocolPanicked(msg));
         self.done.send_replace(Some(reason.clone()));
         self.phase = Phase::Finished(reason.clone());
         Poll::Ready(reason)
+    }
+}
+
+impl<IO, P> Drop for Connection<IO, P> {
+    /// A connection dropped unfinished (its runtime shut down) refuses
+    /// further commands, so handles see [`Gone`](crate::Gone).
+    fn drop(&mut self) {
+        self.mailbox.close();
     }
 }
 

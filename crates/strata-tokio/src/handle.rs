@@ -1,10 +1,13 @@
 //! [`Handle`]: reach a running stack from any task.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use strata_core::{Bytes, Reason, TimerId, Transport};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{oneshot, watch};
+
+use crate::mailbox::Mailbox;
 
 /// A closure run inside the connection task with the protocol and its
 /// transport.
@@ -55,7 +58,7 @@ pub struct TaskGone;
 /// Dropping every handle does not end the connection; it runs until its
 /// stack closes it.
 pub struct Handle<P> {
-    tx: mpsc::UnboundedSender<Command<P>>,
+    tx: Arc<Mailbox<Command<P>>>,
     done: watch::Receiver<Option<Reason>>,
 }
 
@@ -77,10 +80,7 @@ impl<P> std::fmt::Debug for Handle<P> {
 }
 
 impl<P: 'static> Handle<P> {
-    pub(crate) fn new(
-        tx: mpsc::UnboundedSender<Command<P>>,
-        done: watch::Receiver<Option<Reason>>,
-    ) -> Self {
+    pub(crate) fn new(tx: Arc<Mailbox<Command<P>>>, done: watch::Receiver<Option<Reason>>) -> Self {
         Handle { tx, done }
     }
 

@@ -35,6 +35,7 @@ pub mod endpoint;
 pub mod handle;
 pub mod io;
 pub mod listener;
+mod mailbox;
 pub mod stream;
 mod top;
 pub mod udp;

@@ -370,3 +370,31 @@ async fn spawn_stream_on_any_tcp_stream() {
     assert!(r.is_done(), "{r}");
     assert!(seen.lock().unwrap().data == pattern(300_000));
 }
+
+/// Commands posted from many tasks at once all run, each sender's in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handle_commands_from_many_tasks() {
+    let (_l, addr) = echo_server().await;
+    let h: Handle<Counter> = connect(&format!("tcp:{addr}"), Counter(0)).await.unwrap();
+    let tasks: Vec<_> = (0..4)
+        .map(|_| {
+            let h = h.clone();
+            tokio::spawn(async move {
+                for _ in 0..500 {
+                    h.write(Bytes::from_static(b"x")).unwrap();
+                }
+                h.call(|_, _| ()).await.unwrap();
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    within("all echoed", async {
+        while h.call(|p, _| p.0).await.unwrap() < 2000 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    assert_eq!(h.call(|p, _| p.0).await.unwrap(), 2000);
+}
