@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use strata_core::{
-    Bytes, Protocol, Reason, TimerId, Transport, TransportInfo, Upgrade, UpgradeError,
+    Bytes, Channels, Protocol, Reason, TimerId, Transport, TransportInfo, Upgrade, UpgradeError,
 };
 
 /// A shared, append-only list of trace lines.
@@ -119,6 +119,9 @@ impl Transport for View<'_> {
     }
     fn upgrade(&mut self, upgrade: Upgrade) -> Result<(), UpgradeError> {
         self.lower.upgrade(upgrade)
+    }
+    fn channels(&mut self) -> Option<&mut dyn Channels> {
+        self.lower.channels()
     }
 }
 

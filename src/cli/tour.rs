@@ -1,53 +1,70 @@
 //! `strata tour`: build a stack step by step on loopback and show what each
 //! layer does. Every step checks its own result; any failure makes the tour
 //! exit non-zero.
+//!
+//! Each step runs a server stack and a client stack described by one line
+//! each. The server's app is a tiny dispatcher: the first line a client
+//! sends names a service (`echo` or `hash`), and the rest is that service's
+//! business. The client's apps send a request, half-close, and check the
+//! answer.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 use strata::trace::Trace;
-use strata::{BoxProtocol, Bytes, Protocol, Role, Stack, Transport, TransportInfo};
+use strata::{BoxProtocol, Bytes, Protocol, Reason, Role, Stack, Transport, TransportInfo};
 
 use super::echo::Echo;
 
 /// How many trace lines a step prints before summarising the rest.
-const TRACE_LINES: usize = 14;
+const TRACE_LINES: usize = 16;
 
 pub async fn run(verbose: bool) -> super::Result {
     println!("Strata tour: a stack built step by step, on 127.0.0.1.\n");
-    let hello = || Exchange::Echo(b"hello, layers".to_vec());
-    let mib = || Exchange::HalfClose(1 << 20);
+    let hello = || vec![Request::echo(b"hello, layers")];
+    let mib = || vec![Request::hash(1 << 20)];
     let steps = [
         Step {
             intro: "1. A transport moves bytes; a protocol makes sense of them. Here: plain TCP, an echo.",
             server: "tcp:127.0.0.1:0",
             client: "tcp:127.0.0.1:PORT",
-            exchange: hello(),
+            requests: hello(),
         },
         Step {
             intro: "2. Half-close: the client sends 1 MiB and closes its sending side but keeps reading; the server answers with the byte count and SHA-256.",
             server: "tcp:127.0.0.1:0",
             client: "tcp:127.0.0.1:PORT",
-            exchange: mib(),
+            requests: mib(),
         },
         Step {
-            intro: "3. TLS added by one word: the server makes a certificate on the spot, the client pins its fingerprint. The echo protocol is unchanged.",
+            intro: "3. TLS added by one word: the server makes a certificate on the spot, the client pins its fingerprint. The apps are unchanged.",
             server: "tcp:127.0.0.1:0+tls:self-signed",
             client: "tcp:127.0.0.1:PORT+tls:pin=PIN",
-            exchange: hello(),
+            requests: hello(),
         },
         Step {
             intro: "4. Half-close through TLS: close_write sends close_notify and the client keeps reading the answer (Twisted and asyncio cannot do this).",
             server: "tcp:127.0.0.1:0+tls:self-signed",
             client: "tcp:127.0.0.1:PORT+tls:pin=PIN",
-            exchange: mib(),
+            requests: mib(),
         },
         Step {
-            intro: "5. TLS taken out again by deleting one word: the same app protocol, the same bytes, over plain TCP.",
-            server: "tcp:127.0.0.1:0",
-            client: "tcp:127.0.0.1:PORT",
-            exchange: mib(),
+            intro: "5. A mux over TLS: one connection, several subchannels in parallel, each a full transport with its own flow control and its own half-close.",
+            server: "tcp:127.0.0.1:0+tls:self-signed+mux",
+            client: "tcp:127.0.0.1:PORT+tls:pin=PIN+mux",
+            requests: vec![
+                Request::echo(b"echo on subchannel 1"),
+                Request::hash(3 << 20),
+                Request::echo(b"echo on subchannel 5"),
+                Request::hash(100_000),
+            ],
+        },
+        Step {
+            intro: "6. TLS taken out by deleting one word: the same apps, the same subchannels, over plain TCP.",
+            server: "tcp:127.0.0.1:0+mux",
+            client: "tcp:127.0.0.1:PORT+mux",
+            requests: vec![Request::echo(b"no TLS this time"), Request::hash(1 << 20)],
         },
     ];
     let mut failures = 0;
@@ -69,56 +86,66 @@ pub async fn run(verbose: bool) -> super::Result {
 }
 
 /// One step: a server stack, a client stack (`PORT` and `PIN` filled in
-/// from the running server) and what the two say to each other.
+/// from the running server) and the requests the client makes — the first
+/// on the connection (or first subchannel), the others on subchannels it
+/// opens from inside its own callback.
 struct Step {
     intro: &'static str,
     server: &'static str,
     client: &'static str,
-    exchange: Exchange,
+    requests: Vec<Request>,
 }
 
-enum Exchange {
-    /// The server echoes; the client sends this and expects it back.
-    Echo(Vec<u8>),
-    /// The client sends this many bytes and half-closes; the server answers
-    /// with the count and SHA-256.
-    HalfClose(usize),
+/// A request: the service line and payload to send, and the answer expected.
+#[derive(Clone)]
+struct Request {
+    send: Bytes,
+    expect: Vec<u8>,
 }
 
-/// What the client saw, filled in by its protocol.
+impl Request {
+    fn echo(msg: &[u8]) -> Request {
+        let mut send = b"echo\n".to_vec();
+        send.extend_from_slice(msg);
+        Request {
+            send: Bytes::from(send),
+            expect: msg.to_vec(),
+        }
+    }
+
+    fn hash(n: usize) -> Request {
+        let data: Vec<u8> = (0..n).map(|i| (i * 7 + i / 251) as u8).collect();
+        let expect = format!("{} {:x}\n", data.len(), Sha256::digest(&data)).into_bytes();
+        let mut send = b"hash\n".to_vec();
+        send.extend_from_slice(&data);
+        Request {
+            send: Bytes::from(send),
+            expect,
+        }
+    }
+}
+
+/// What one client app saw.
 #[derive(Default)]
 struct Seen {
     got: Vec<u8>,
     info: Option<TransportInfo>,
-    lost: Option<strata::Reason>,
+    lost: Option<Reason>,
 }
+
+type Shared = Arc<Mutex<Seen>>;
 
 impl Step {
     async fn run(self, verbose: bool) -> super::Result {
-        let (send, expect, hashing) = match self.exchange {
-            Exchange::Echo(msg) => (msg.clone(), msg, false),
-            Exchange::HalfClose(n) => {
-                let data: Vec<u8> = (0..n).map(|i| (i * 7 + i / 251) as u8).collect();
-                let reply = format!("{} {:x}\n", data.len(), Sha256::digest(&data)).into_bytes();
-                (data, reply, true)
-            }
-        };
         let server = Stack::parse(self.server, Role::Server)?;
         let listener = server
-            .listen(move |_: &TransportInfo| -> BoxProtocol {
-                if hashing {
-                    Box::new(HashReply::default())
-                } else {
-                    Box::new(Echo)
-                }
-            })
+            .listen(|_: &TransportInfo| -> BoxProtocol { Box::new(Dispatch::default()) })
             .await?;
         let pin = server
             .layers
             .iter()
             .find_map(|l| match l {
                 strata::Layer::Tls(c) => c.fingerprint().map(str::to_string),
-                #[allow(unreachable_patterns)]
                 _ => None,
             })
             .unwrap_or_default();
@@ -129,20 +156,27 @@ impl Step {
         let stack = Stack::parse(&client_desc, Role::Client)?;
         println!("   server: {}", self.server);
         println!("   client: {client_desc}");
+
         let trace = Trace::new();
-        let seen = Arc::new(Mutex::new(Seen::default()));
-        let app = Box::new(Sender {
-            data: Bytes::from(send),
-            seen: seen.clone(),
-        });
-        let handle = stack.connect_traced(app, &trace).await?;
-        let reason = handle
-            .closed_within(Duration::from_secs(10))
+        let seens: Vec<Shared> = self.requests.iter().map(|_| Shared::default()).collect();
+        // The first request's app opens the others as sibling subchannels.
+        let siblings: Vec<BoxProtocol> = self.requests[1..]
+            .iter()
+            .zip(&seens[1..])
+            .map(|(r, s)| Box::new(Sender::new(r, s.clone(), Vec::new())) as BoxProtocol)
+            .collect();
+        let first = Box::new(Sender::new(&self.requests[0], seens[0].clone(), siblings));
+        let handle = stack.connect_traced(first, &trace).await?;
+        let bottom = handle
+            .closed_within(Duration::from_secs(20))
             .await
-            .ok_or("the exchange did not finish within 10 s")?;
-        let seen = std::mem::take(&mut *seen.lock().unwrap());
-        if let Some(info) = &seen.info {
-            println!("   the stack under the app, top to bottom (bytes in/out, buffered, facts):");
+            .ok_or("the exchange did not finish within 20 s")?;
+
+        let first_seen = std::mem::take(&mut *seens[0].lock().unwrap());
+        if let Some(info) = &first_seen.info {
+            println!(
+                "   the stack under the first app, top to bottom (bytes in/out, buffered, facts):"
+            );
             for line in info.to_string().lines().skip(1) {
                 println!("   {line}");
             }
@@ -160,36 +194,60 @@ impl Step {
         if lines.len() > shown {
             println!("     ... {} more (--trace shows all)", lines.len() - shown);
         }
-        let reason = seen.lost.clone().unwrap_or(reason);
-        if !reason.is_done() {
-            return Err(format!("the connection ended with: {reason}").into());
+        if !bottom.is_done() {
+            return Err(format!("the connection ended with: {bottom}").into());
         }
-        if seen.got != expect {
-            return Err(format!(
-                "expected {:?}, got {:?}",
-                String::from_utf8_lossy(&expect[..expect.len().min(80)]),
-                String::from_utf8_lossy(&seen.got[..seen.got.len().min(80)])
-            )
-            .into());
+        *seens[0].lock().unwrap() = first_seen;
+        for (i, (req, seen)) in self.requests.iter().zip(&seens).enumerate() {
+            let seen = seen.lock().unwrap();
+            let what = if seens.len() > 1 {
+                format!("subchannel {}", 2 * i + 1)
+            } else {
+                "the client".to_string()
+            };
+            match &seen.lost {
+                Some(r) if r.is_done() => {}
+                Some(r) => return Err(format!("{what} ended with: {r}").into()),
+                None => return Err(format!("{what} never finished").into()),
+            }
+            if seen.got != req.expect {
+                return Err(format!(
+                    "{what}: expected {:?}, got {:?}",
+                    String::from_utf8_lossy(&req.expect[..req.expect.len().min(80)]),
+                    String::from_utf8_lossy(&seen.got[..seen.got.len().min(80)])
+                )
+                .into());
+            }
+            println!(
+                "   {what} got back: {}",
+                String::from_utf8_lossy(&seen.got).trim_end()
+            );
         }
-        println!(
-            "   the client got back: {}",
-            String::from_utf8_lossy(&seen.got).trim_end()
-        );
         Ok(())
     }
 }
 
-/// Sends its data (respecting flow control), half-closes, and collects the
-/// answer until the peer closes.
+/// Sends its request (respecting flow control), half-closes, and collects
+/// the answer until the peer closes. The first one also opens its siblings
+/// on new subchannels, through the transport's `channels()` capability.
 struct Sender {
     data: Bytes,
-    seen: Arc<Mutex<Seen>>,
+    seen: Shared,
+    siblings: Vec<BoxProtocol>,
 }
 
 impl Sender {
+    fn new(req: &Request, seen: Shared, siblings: Vec<BoxProtocol>) -> Sender {
+        Sender {
+            data: req.send.clone(),
+            seen,
+            siblings,
+        }
+    }
+
     fn pump(&mut self, t: &mut dyn Transport) {
-        // Write in 64 KiB pieces until the transport says it has enough.
+        // Write in 64 KiB pieces while the transport's buffer is short; the
+        // rest waits for resume_writing.
         while !self.data.is_empty() && t.write_buffer_len() < 256 * 1024 {
             let n = self.data.len().min(64 * 1024);
             t.write(self.data.split_to(n));
@@ -202,6 +260,19 @@ impl Sender {
 
 impl Protocol for Sender {
     fn connection_made(&mut self, t: &mut dyn Transport) {
+        if !self.siblings.is_empty() {
+            let Some(channels) = t.channels() else {
+                self.seen.lock().unwrap().lost = Some(Reason::error(std::io::Error::other(
+                    "no mux to open subchannels on",
+                )));
+                return t.abort();
+            };
+            for (i, p) in self.siblings.drain(..).enumerate() {
+                if let Err(e) = channels.open_channel(p) {
+                    tracing::error!(sibling = i, error = %e, "cannot open a subchannel");
+                }
+            }
+        }
         self.pump(t);
     }
     fn data_received(&mut self, _t: &mut dyn Transport, data: Bytes) {
@@ -214,8 +285,59 @@ impl Protocol for Sender {
         self.seen.lock().unwrap().info = Some(t.info());
         t.close();
     }
-    fn connection_lost(&mut self, reason: strata::Reason) {
+    fn connection_lost(&mut self, reason: Reason) {
         self.seen.lock().unwrap().lost = Some(reason);
+    }
+}
+
+/// The server's app: the first line names the service, which then takes
+/// over the connection (or subchannel) — a protocol choosing its successor,
+/// the way STARTTLS does with a layer.
+#[derive(Default)]
+struct Dispatch {
+    line: Vec<u8>,
+    service: Option<Box<dyn Protocol + Send>>,
+}
+
+impl Protocol for Dispatch {
+    fn data_received(&mut self, t: &mut dyn Transport, mut data: Bytes) {
+        if self.service.is_none() {
+            let Some(nl) = data.iter().position(|&b| b == b'\n') else {
+                self.line.extend_from_slice(&data);
+                if self.line.len() > 64 {
+                    t.abort(); // nobody names a service that long
+                }
+                return;
+            };
+            self.line.extend_from_slice(&data[..nl]);
+            data = data.slice(nl + 1..);
+            self.service = Some(match &self.line[..] {
+                b"echo" => Box::new(Echo),
+                b"hash" => Box::new(HashReply::default()),
+                _ => return t.abort(),
+            });
+        }
+        if let Some(s) = &mut self.service {
+            if !data.is_empty() {
+                s.data_received(t, data);
+            }
+        }
+    }
+    fn read_closed(&mut self, t: &mut dyn Transport) {
+        match &mut self.service {
+            Some(s) => s.read_closed(t),
+            None => t.close(),
+        }
+    }
+    fn pause_writing(&mut self, t: &mut dyn Transport) {
+        if let Some(s) = &mut self.service {
+            s.pause_writing(t);
+        }
+    }
+    fn resume_writing(&mut self, t: &mut dyn Transport) {
+        if let Some(s) = &mut self.service {
+            s.resume_writing(t);
+        }
     }
 }
 
