@@ -7,10 +7,11 @@
 //! protocol's own requests arrive through [`crate::view`].
 
 use std::io::{self, IoSlice, Write};
+use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use rustls::Connection;
-use strata_core::{Lifecycle, Reason, Transport, WaterMarks, WriteQueue};
+use strata_core::{Lifecycle, Reason, TimerId, Transport, WaterMarks, WriteQueue};
 
 use crate::facts::Facts;
 use crate::TlsError;
@@ -69,6 +70,13 @@ pub(crate) struct Engine {
     /// Our last handshake flight may still sit in the transport below (the
     /// handshake completed and we have not seen that buffer empty since).
     pub flight_pending: bool,
+    /// How long the handshake may take (`None`: forever).
+    pub handshake_timeout: Option<Duration>,
+    /// The handshake timer, while it runs: this layer's own timer, told
+    /// apart by id from the timers of the protocol above.
+    pub hs_timer: Option<TimerId>,
+    /// The handshake timer was armed once (it is never armed again).
+    pub hs_timer_armed: bool,
 }
 
 impl Engine {
@@ -100,6 +108,9 @@ impl Engine {
             bytes_out: 0,
             client_name: None,
             flight_pending: false,
+            handshake_timeout: Some(crate::DEFAULT_HANDSHAKE_TIMEOUT),
+            hs_timer: None,
+            hs_timer_armed: false,
         }
     }
 
@@ -246,11 +257,51 @@ impl Engine {
         lower.write(bytes);
     }
 
+    /// Start the handshake timer, the first time the layer runs with a
+    /// transport below and the handshake not yet complete; stop it when the
+    /// handshake completes or the layer ends.
+    pub fn tend_handshake_timer(&mut self, lower: &mut dyn Transport) {
+        if self.handshake_done || !self.life.is_live() || self.failed {
+            if let Some(id) = self.hs_timer.take() {
+                if !self.lower_lost {
+                    lower.cancel_timer(id);
+                }
+            }
+        } else if !self.hs_timer_armed {
+            self.hs_timer_armed = true;
+            if let Some(d) = self.handshake_timeout {
+                self.hs_timer = Some(lower.set_timer_after(d));
+            }
+        }
+    }
+
+    /// `timer` fired: if it is the handshake timer, the handshake took too
+    /// long and the connection ends with [`Reason::TimedOut`]. Returns
+    /// whether the timer was this layer's.
+    pub fn handshake_timer_fired(&mut self, timer: TimerId) -> bool {
+        if self.hs_timer != Some(timer) {
+            return false;
+        }
+        self.hs_timer = None;
+        if !self.handshake_done && self.life.is_live() && !self.failed {
+            tracing::debug!(
+                layer = "tls",
+                timeout = ?self.handshake_timeout,
+                "TLS handshake timed out"
+            );
+            self.fail(Reason::TimedOut);
+        }
+        true
+    }
+
     /// Close (or abort) the transport below once the protocol above is lost,
     /// flushing a pending alert first.
     pub fn finish_lower(&mut self, lower: &mut dyn Transport, reason: &Reason) {
         if self.lower_lost || self.lower_closed {
             return;
+        }
+        if let Some(id) = self.hs_timer.take() {
+            lower.cancel_timer(id);
         }
         self.lower_closed = true;
         if matches!(reason, Reason::Aborted) {

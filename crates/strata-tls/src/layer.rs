@@ -82,6 +82,23 @@ impl<P: Protocol> Tls<P> {
         self.eng.client_name = name;
     }
 
+    /// How long the handshake may take, from the moment the layer first
+    /// runs over a transport (its `connection_made`, or for STARTTLS its
+    /// first call), before the connection ends with
+    /// `connection_lost(Reason::TimedOut)` and the transport below is
+    /// closed. `None` waits forever. Default:
+    /// [`DEFAULT_HANDSHAKE_TIMEOUT`](crate::DEFAULT_HANDSHAKE_TIMEOUT).
+    /// Takes effect only if set before the layer first runs.
+    pub fn set_handshake_timeout(&mut self, timeout: Option<std::time::Duration>) {
+        self.eng.handshake_timeout = timeout;
+    }
+
+    /// Builder-style [`set_handshake_timeout`](Tls::set_handshake_timeout).
+    pub fn with_handshake_timeout(mut self, timeout: Option<std::time::Duration>) -> Self {
+        self.set_handshake_timeout(timeout);
+        self
+    }
+
     /// The protocol above.
     pub fn app(&self) -> &P {
         &self.app
@@ -116,6 +133,7 @@ impl<P: Protocol> Tls<P> {
                 eng.flight_pending = true;
                 eng.facts = Some(Facts::capture(&eng.conn, eng.client_name.as_deref()));
             }
+            eng.tend_handshake_timer(lower);
             eng.pump_out(lower);
             if eng.flight_pending && lower.write_buffer_len() == 0 {
                 eng.flight_pending = false;
@@ -259,9 +277,11 @@ impl<P: Protocol> Protocol for Tls<P> {
     }
 
     fn timer_fired(&mut self, t: &mut dyn Transport, timer: TimerId) {
-        // Every timer on this connection was set by a protocol above (this
-        // layer sets none): pass it through.
-        if self.eng.app_made && self.eng.life.is_live() {
+        // The handshake timer is ours; every other timer was set by a
+        // protocol above: pass it through.
+        if self.eng.handshake_timer_fired(timer) {
+            // Handled (maybe the handshake timed out): settle reports it.
+        } else if self.eng.app_made && self.eng.life.is_live() {
             let Tls { app, eng } = self;
             app.timer_fired(&mut View { eng, lower: t }, timer);
         }

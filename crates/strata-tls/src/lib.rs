@@ -34,6 +34,7 @@
 //! | `abort()` | `abort()` below (RST), buffers dropped | `connection_lost(Aborted)` |
 //! | bad record, alert, failed handshake | sends the alert rustls chose, closes below | `connection_lost(Error(..))` with the rustls error as source |
 //! | the transport below is lost | — | `connection_lost` with the same reason, once |
+//! | the handshake does not complete in time ([handshake timeout](#handshake-timeout)) | closes below | `connection_lost(TimedOut)` |
 //!
 //! `write_closed` comes as soon as close_notify and the half-close have been
 //! handed to the transport below — the Protocol contract's "handed to the
@@ -55,6 +56,21 @@
 //! behaviour; a protocol that overrides `read_closed` and keeps writing
 //! relies on the peer to keep reading after its own close_notify — rustls
 //! and OpenSSL do, other TLS 1.2 stacks may not.
+//!
+//! ## Handshake timeout
+//!
+//! A handshake that has not completed
+//! [`DEFAULT_HANDSHAKE_TIMEOUT`] (10 s) after the layer first ran over its
+//! transport — a peer that connects and sends nothing, or stops halfway —
+//! ends the connection: the protocol above gets
+//! `connection_lost(Reason::TimedOut)` (its only callback, unless it was
+//! already connected, as under STARTTLS) and the transport below is closed.
+//! Set it with [`TlsServer::with_handshake_timeout`],
+//! [`TlsClient::with_handshake_timeout`] or [`Tls::set_handshake_timeout`];
+//! `None` waits forever. The timer is set through the transport below like
+//! any other (so the virtual clock of the test harness drives it); the
+//! layer tells its own timer from the protocol's by its id, and cancels it
+//! when the handshake completes.
 //!
 //! ## Flow control
 //!
@@ -114,6 +130,11 @@ pub use error::{explain, TlsError};
 pub use facts::fingerprint;
 pub use layer::Tls;
 pub use setup::{Side, TlsClient, TlsLayer, TlsServer};
+
+/// How long a TLS handshake may take by default before the connection ends
+/// with `connection_lost(Reason::TimedOut)`; see
+/// [`TlsServer::with_handshake_timeout`].
+pub const DEFAULT_HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Re-exported so users need not depend on rustls directly for configs.
 pub use rustls;

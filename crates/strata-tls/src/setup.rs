@@ -1,6 +1,7 @@
 //! Validated TLS roles: what wraps protocols in [`Tls`] layers.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use rustls::pki_types::ServerName;
@@ -16,6 +17,7 @@ use crate::{Tls, TlsError};
 pub struct TlsClient {
     config: Arc<ClientConfig>,
     name: ServerName<'static>,
+    handshake_timeout: Option<Duration>,
 }
 
 impl TlsClient {
@@ -23,7 +25,24 @@ impl TlsClient {
     /// connection with `config` (a configuration error).
     pub fn new(config: Arc<ClientConfig>, name: ServerName<'static>) -> Result<Self, TlsError> {
         ClientConnection::new(config.clone(), name.clone()).map_err(TlsError::Config)?;
-        Ok(TlsClient { config, name })
+        Ok(TlsClient {
+            config,
+            name,
+            handshake_timeout: Some(crate::DEFAULT_HANDSHAKE_TIMEOUT),
+        })
+    }
+
+    /// How long a handshake may take before the connection ends with
+    /// `connection_lost(Reason::TimedOut)`; `None` waits forever. Default:
+    /// [`DEFAULT_HANDSHAKE_TIMEOUT`](crate::DEFAULT_HANDSHAKE_TIMEOUT).
+    pub fn with_handshake_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.handshake_timeout = timeout;
+        self
+    }
+
+    /// The handshake timeout the layers it makes get.
+    pub fn handshake_timeout(&self) -> Option<Duration> {
+        self.handshake_timeout
     }
 
     /// The rustls configuration.
@@ -72,6 +91,7 @@ impl TlsClient {
         if let ServerName::DnsName(d) = &self.name {
             t.set_client_name(Some(d.as_ref().to_string()));
         }
+        t.set_handshake_timeout(self.handshake_timeout);
         t
     }
 }
@@ -80,6 +100,7 @@ impl TlsClient {
 #[derive(Clone, Debug)]
 pub struct TlsServer {
     config: Arc<ServerConfig>,
+    handshake_timeout: Option<Duration>,
 }
 
 impl TlsServer {
@@ -87,7 +108,23 @@ impl TlsServer {
     /// `config` (a configuration error).
     pub fn new(config: Arc<ServerConfig>) -> Result<Self, TlsError> {
         ServerConnection::new(config.clone()).map_err(TlsError::Config)?;
-        Ok(TlsServer { config })
+        Ok(TlsServer {
+            config,
+            handshake_timeout: Some(crate::DEFAULT_HANDSHAKE_TIMEOUT),
+        })
+    }
+
+    /// How long a handshake may take before the connection ends with
+    /// `connection_lost(Reason::TimedOut)`; `None` waits forever. Default:
+    /// [`DEFAULT_HANDSHAKE_TIMEOUT`](crate::DEFAULT_HANDSHAKE_TIMEOUT).
+    pub fn with_handshake_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.handshake_timeout = timeout;
+        self
+    }
+
+    /// The handshake timeout the layers it makes get.
+    pub fn handshake_timeout(&self) -> Option<Duration> {
+        self.handshake_timeout
     }
 
     /// The rustls configuration.
@@ -120,11 +157,12 @@ impl TlsServer {
     fn build<P: Protocol>(&self, app: P, connected: bool) -> Tls<P> {
         let conn = ServerConnection::new(self.config.clone())
             .expect("the configuration was accepted when the TlsServer was built");
-        if connected {
+        let t = if connected {
             Tls::connected(conn.into(), app)
         } else {
             Tls::new(conn.into(), app)
-        }
+        };
+        t.with_handshake_timeout(self.handshake_timeout)
     }
 }
 
@@ -173,6 +211,15 @@ impl TlsLayer {
         match self {
             TlsLayer::Client(c) => c.upgrade(unconsumed),
             TlsLayer::Server(s) => s.upgrade(unconsumed),
+        }
+    }
+
+    /// The same role with another handshake timeout; see
+    /// [`TlsServer::with_handshake_timeout`].
+    pub fn with_handshake_timeout(self, timeout: Option<Duration>) -> Self {
+        match self {
+            TlsLayer::Client(c) => TlsLayer::Client(c.with_handshake_timeout(timeout)),
+            TlsLayer::Server(s) => TlsLayer::Server(s.with_handshake_timeout(timeout)),
         }
     }
 
