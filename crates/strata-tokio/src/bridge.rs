@@ -41,7 +41,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
-use strata_core::{Bytes, Protocol, Reason, TimerId, Transport, TransportInfo};
+use strata_core::{BoxProtocol, Bytes, Protocol, Reason, TimerId, Transport, TransportInfo};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use crate::{spawn_stream, Handle, Io};
@@ -224,6 +224,22 @@ impl Protocol for StreamBridge {
     }
 }
 
+impl Drop for StreamBridge {
+    /// A bridge dropped before `connection_lost` (never run: the subchannel
+    /// it was meant for was refused; or its connection task panicked) ends
+    /// the stream, so that it fails instead of waiting forever.
+    fn drop(&mut self) {
+        let mut st = lock(&self.shared);
+        if st.lost.is_none() {
+            st.lost = Some(Reason::Aborted);
+            st.kick_timer = None;
+            st.out.clear();
+            st.wake_reader();
+            st.wake_writer();
+        }
+    }
+}
+
 impl BridgeEnd {
     /// Attach to the running stack `handle` points to (the stack whose top
     /// protocol, possibly under layers, is this end's [`StreamBridge`]).
@@ -273,6 +289,27 @@ impl StrataStream {
         let (bridge, end) = StreamBridge::new();
         let handle = spawn_stream(io, wrap(bridge), info);
         (end.attach(&handle), handle)
+    }
+
+    /// A stream over a new position in a running stack: `open` is handed a
+    /// bridge (boxed) to run somewhere inside the stack `handle` drives —
+    /// typically a new mux subchannel — and the stream is returned at once.
+    ///
+    /// ```ignore
+    /// // From any task, a subchannel of the mux running under `handle`:
+    /// let stream = StrataStream::open(&handle, |p| remote.open(p))?;
+    /// ```
+    ///
+    /// If the bridge is dropped without ever being run (the mux refused the
+    /// subchannel: a limit, GoAway, the connection ended), reads and writes
+    /// fail with `ConnectionAborted` instead of waiting forever.
+    pub fn open<P: 'static, E>(
+        handle: &Handle<P>,
+        open: impl FnOnce(BoxProtocol) -> Result<(), E>,
+    ) -> Result<StrataStream, E> {
+        let (bridge, end) = StreamBridge::new();
+        open(Box::new(bridge))?;
+        Ok(end.attach(handle))
     }
 }
 

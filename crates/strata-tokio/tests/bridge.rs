@@ -6,6 +6,7 @@ use std::io::ErrorKind;
 use std::time::Duration;
 
 use common::{pattern, within};
+use strata_core::Bytes;
 use strata_tokio::{Connected, Connector, StrataStream, TcpConnector};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -134,4 +135,127 @@ async fn drop_is_close() {
         .await
         .unwrap();
     assert_eq!(got, b"last words");
+}
+
+/// A pass-through layer with its own view, as real layers have: the bridge
+/// works on top of it (its wake-up timer travels through the layer).
+mod layered {
+    use super::*;
+    use std::time::Instant;
+    use strata_core::{LayerInfo, Protocol, Reason, TimerId, Transport, TransportInfo};
+
+    pub struct Wrap<P>(pub P);
+
+    struct View<'a>(&'a mut dyn Transport);
+
+    impl Transport for View<'_> {
+        fn write(&mut self, data: Bytes) {
+            self.0.write(data)
+        }
+        fn close_write(&mut self) {
+            self.0.close_write()
+        }
+        fn close(&mut self) {
+            self.0.close()
+        }
+        fn abort(&mut self) {
+            self.0.abort()
+        }
+        fn pause_reading(&mut self) {
+            self.0.pause_reading()
+        }
+        fn resume_reading(&mut self) {
+            self.0.resume_reading()
+        }
+        fn write_buffer_len(&self) -> usize {
+            self.0.write_buffer_len()
+        }
+        fn set_write_buffer_limits(&mut self, high: usize, low: usize) {
+            self.0.set_write_buffer_limits(high, low)
+        }
+        fn can_write(&self) -> bool {
+            self.0.can_write()
+        }
+        fn info(&self) -> TransportInfo {
+            let mut i = self.0.info();
+            i.push(LayerInfo::new("wrap"));
+            i
+        }
+        fn now(&self) -> Instant {
+            self.0.now()
+        }
+        fn set_timer(&mut self, deadline: Instant) -> TimerId {
+            self.0.set_timer(deadline)
+        }
+        fn cancel_timer(&mut self, timer: TimerId) {
+            self.0.cancel_timer(timer)
+        }
+    }
+
+    impl<P: Protocol> Protocol for Wrap<P> {
+        fn connection_made(&mut self, t: &mut dyn Transport) {
+            self.0.connection_made(&mut View(t))
+        }
+        fn data_received(&mut self, t: &mut dyn Transport, data: Bytes) {
+            self.0.data_received(&mut View(t), data)
+        }
+        fn read_closed(&mut self, t: &mut dyn Transport) {
+            self.0.read_closed(&mut View(t))
+        }
+        fn write_closed(&mut self, t: &mut dyn Transport) {
+            self.0.write_closed(&mut View(t))
+        }
+        fn connection_lost(&mut self, reason: Reason) {
+            self.0.connection_lost(reason)
+        }
+        fn pause_writing(&mut self, t: &mut dyn Transport) {
+            self.0.pause_writing(&mut View(t))
+        }
+        fn resume_writing(&mut self, t: &mut dyn Transport) {
+            self.0.resume_writing(&mut View(t))
+        }
+        fn timer_fired(&mut self, t: &mut dyn Transport, timer: TimerId) {
+            self.0.timer_fired(&mut View(t), timer)
+        }
+    }
+}
+
+
+#[tokio::test]
+async fn bridge_on_top_of_a_layer() {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let c = TcpConnector {
+        host: "127.0.0.1".into(),
+        port: l.local_addr().unwrap().port(),
+    };
+    let (c, s) = tokio::join!(c.connect(), l.accept());
+    let Connected { io, info } = c.unwrap();
+    let (mut stream, handle) = StrataStream::spawn(io, info, layered::Wrap);
+    let mut peer = s.unwrap().0;
+    let data = pattern(1 << 20);
+    let d = data.clone();
+    let echo = tokio::spawn(async move {
+        let (mut r, mut w) = peer.split();
+        tokio::io::copy(&mut r, &mut w).await.unwrap();
+        w.shutdown().await.unwrap();
+    });
+    let (mut r, mut w) = tokio::io::split(&mut stream);
+    let (_, got) = within("echo through a layer", async {
+        tokio::join!(
+            async {
+                w.write_all(&d).await.unwrap();
+                w.shutdown().await.unwrap();
+            },
+            async {
+                let mut got = Vec::new();
+                r.read_to_end(&mut got).await.unwrap();
+                got
+            }
+        )
+    })
+    .await;
+    assert!(got == data);
+    echo.await.unwrap();
+    drop(stream);
+    assert!(within("closed", handle.closed()).await.is_done());
 }
