@@ -220,7 +220,6 @@ mod layered {
     }
 }
 
-
 #[tokio::test]
 async fn bridge_on_top_of_a_layer() {
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
