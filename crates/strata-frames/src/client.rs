@@ -1,0 +1,258 @@
+//! The client reactor: builds the frames of a request and makes sense of
+//! the response frames, sans-IO.
+//!
+//! [`ClientReactor::command`] turns a name, arguments and "data follows"
+//! into frames (arguments longer than a frame continue over several), and
+//! returns a [`DataSender`] that cuts the command's data stream into
+//! command-data frames as it is produced — the data is never buffered
+//! whole. [`ClientReactor::on_frame`] takes each frame from the server and
+//! returns a [`ClientAction`]: a piece of a response (in order, `eos` on the
+//! last), the command's failure, or a protocol error if the server sent
+//! something a server must not.
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use crate::server::split;
+use crate::{
+    ErrorKind, Flags, Frame, FrameType, ProtocolError, RequestError, ServerError, DEFAULT_MAX_FRAME,
+};
+
+/// What a response frame means to the client.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ClientAction {
+    /// A piece of the response to the oldest command awaiting one; `eos`
+    /// on the last (that command is then answered).
+    Response {
+        /// The piece (the frame's payload, no copy).
+        data: Bytes,
+        /// Whether it is the last.
+        eos: bool,
+    },
+    /// The server answered with an error-response. An application error
+    /// answers the oldest command; a protocol error means the server is
+    /// closing the connection.
+    Failed(ServerError),
+    /// The server broke the protocol.
+    Error(ProtocolError),
+    /// Nothing to do (input after an error).
+    Noop,
+}
+
+/// Cuts one command's data stream into command-data frames.
+#[derive(Debug)]
+pub struct DataSender {
+    max_frame: usize,
+    done: bool,
+}
+
+impl DataSender {
+    /// Frames for the next piece of data, appended to `out`; `eos` with the
+    /// last piece (which may be empty). Nothing is sent after `eos`.
+    pub fn push(&mut self, out: &mut Vec<Frame>, data: Bytes, eos: bool) {
+        if self.done {
+            tracing::warn!("command data after its end: dropped");
+            return;
+        }
+        self.done = eos;
+        split(out, FrameType::CommandData, data, eos, self.max_frame);
+    }
+
+    /// [`push`](DataSender::push) into a new vector.
+    pub fn frames(&mut self, data: Bytes, eos: bool) -> Vec<Frame> {
+        let mut v = Vec::new();
+        self.push(&mut v, data, eos);
+        v
+    }
+
+    /// Whether the data's end has been sent.
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
+}
+
+/// The client side of the command protocol. See the [module docs](self).
+#[derive(Debug)]
+pub struct ClientReactor {
+    max_frame: usize,
+    awaiting: usize,
+    failed: bool,
+}
+
+impl Default for ClientReactor {
+    fn default() -> Self {
+        ClientReactor::new(DEFAULT_MAX_FRAME)
+    }
+}
+
+impl ClientReactor {
+    /// A client sending frames of at most `max_frame` bytes (at least 8).
+    pub fn new(max_frame: usize) -> Self {
+        ClientReactor {
+            max_frame: max_frame.clamp(8, crate::MAX_FRAME_LIMIT),
+            awaiting: 0,
+            failed: false,
+        }
+    }
+
+    /// Commands sent and not yet answered in full.
+    pub fn awaiting(&self) -> usize {
+        self.awaiting
+    }
+
+    /// Whether the exchange failed (a protocol error either way).
+    pub fn has_failed(&self) -> bool {
+        self.failed
+    }
+
+    /// The frames of a request: `name`, then `args` (in order; a value
+    /// longer than a frame continues over several), and, if `data`, a
+    /// [`DataSender`] for the command data, which must be sent before the
+    /// next command.
+    pub fn command(
+        &mut self,
+        name: &[u8],
+        args: &[(Bytes, Bytes)],
+        data: bool,
+    ) -> Result<(Vec<Frame>, Option<DataSender>), RequestError> {
+        let max = self.max_frame;
+        if name.is_empty() || name.len() > max {
+            return Err(RequestError::NameLength {
+                len: name.len(),
+                max,
+            });
+        }
+        for (k, v) in args {
+            let most = (max - 4).min(u16::MAX as usize);
+            if k.is_empty() || k.len() > most {
+                return Err(RequestError::ArgumentName {
+                    len: k.len(),
+                    max: most,
+                });
+            }
+            if v.len() > u16::MAX as usize {
+                return Err(RequestError::ArgumentValue(v.len()));
+            }
+        }
+        let mut flags = Flags::NONE;
+        if !args.is_empty() {
+            flags = flags | Flags::HAVE_ARGS;
+        }
+        if data {
+            flags = flags | Flags::HAVE_DATA;
+        }
+        if flags.is_empty() {
+            flags = Flags::NAME_EOS;
+        }
+        let mut frames = vec![Frame::new(
+            FrameType::CommandName,
+            flags,
+            Bytes::copy_from_slice(name),
+        )];
+        for (i, (k, v)) in args.iter().enumerate() {
+            let last = i + 1 == args.len();
+            let room = max - 4 - k.len();
+            let first = v.len().min(room);
+            let mut p = BytesMut::with_capacity(4 + k.len() + first);
+            p.put_u16_le(k.len() as u16);
+            p.put_u16_le(v.len() as u16);
+            p.put_slice(k);
+            p.put_slice(&v[..first]);
+            let mut rest = v.slice(first..);
+            let end = |more: bool| match (more, last) {
+                (true, _) => Flags::CONTINUATION,
+                (false, true) => Flags::EOA,
+                (false, false) => Flags::NONE,
+            };
+            frames.push(Frame::new(
+                FrameType::CommandArgument,
+                end(!rest.is_empty()),
+                p.freeze(),
+            ));
+            while !rest.is_empty() {
+                let piece = rest.split_to(rest.len().min(max));
+                frames.push(Frame::new(
+                    FrameType::CommandArgument,
+                    end(!rest.is_empty()),
+                    piece,
+                ));
+            }
+        }
+        self.awaiting += 1;
+        let sender = data.then_some(DataSender {
+            max_frame: max,
+            done: false,
+        });
+        Ok((frames, sender))
+    }
+
+    /// A frame from the server.
+    pub fn on_frame(&mut self, f: Frame) -> ClientAction {
+        if self.failed {
+            return ClientAction::Noop;
+        }
+        match f.kind {
+            FrameType::BytesResponse => {
+                let cont = f.has(Flags::CONTINUATION);
+                let eos = f.has(Flags::EOS);
+                if cont == eos {
+                    return self.fail(ProtocolError::InvalidFlags {
+                        kind: f.kind,
+                        why: "exactly one of continuation, eos is required",
+                    });
+                }
+                if self.awaiting == 0 {
+                    return self.fail(ProtocolError::UnsolicitedResponse(f.kind));
+                }
+                if eos {
+                    self.awaiting -= 1;
+                }
+                ClientAction::Response {
+                    data: f.payload,
+                    eos,
+                }
+            }
+            FrameType::ErrorResponse => {
+                let kind = match (f.has(Flags::PROTOCOL), f.has(Flags::APPLICATION)) {
+                    (true, false) => ErrorKind::Protocol,
+                    (false, true) => ErrorKind::Application,
+                    _ => {
+                        return self.fail(ProtocolError::InvalidFlags {
+                            kind: f.kind,
+                            why: "exactly one of protocol, application is required",
+                        })
+                    }
+                };
+                match kind {
+                    ErrorKind::Protocol => self.failed = true,
+                    ErrorKind::Application if self.awaiting == 0 => {
+                        return self.fail(ProtocolError::UnsolicitedResponse(f.kind))
+                    }
+                    ErrorKind::Application => self.awaiting -= 1,
+                }
+                ClientAction::Failed(ServerError {
+                    kind,
+                    message: String::from_utf8_lossy(&f.payload).into_owned(),
+                })
+            }
+            kind => self.fail(ProtocolError::UnexpectedFrame {
+                kind,
+                state: "from a server",
+            }),
+        }
+    }
+
+    /// The server's output ended: an error if commands are unanswered
+    /// (and the exchange had not already failed).
+    pub fn on_input_eof(&mut self) -> Option<ProtocolError> {
+        if self.failed || self.awaiting == 0 {
+            return None;
+        }
+        self.failed = true;
+        Some(ProtocolError::IncompleteResponse(self.awaiting))
+    }
+
+    fn fail(&mut self, e: ProtocolError) -> ClientAction {
+        self.failed = true;
+        ClientAction::Error(e)
+    }
+}

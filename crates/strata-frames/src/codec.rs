@@ -1,0 +1,258 @@
+//! Bytes to frames and frames to bytes.
+//!
+//! [`Decoder`] takes the byte stream in whatever pieces it arrives and hands
+//! out whole frames:
+//!
+//! * a frame that lies within one piece is handed out as a **slice of that
+//!   piece** (`Bytes::slice`, no copy);
+//! * a frame split across pieces is gathered, once, into a buffer of exactly
+//!   its size — the only copy, and never more than one frame's worth;
+//! * the header is checked as soon as its 4 bytes are in (type known, flags
+//!   defined for the type, length within the limit), so an oversized frame
+//!   is refused before any of its payload is buffered: memory held is at
+//!   most `max_frame + 4` bytes.
+//!
+//! After an error the decoder is poisoned (the stream cannot be
+//! resynchronised) and repeats the error.
+//!
+//! [`HeaderArena`] makes headers for sending: 4 bytes split off a shared
+//! buffer, one allocation per 256 frames; the payload goes below as it is.
+
+use bytes::{Buf, Bytes, BytesMut};
+
+use crate::frame::{parse_header, HEADER_LEN};
+use crate::{Frame, FrameError, DEFAULT_MAX_FRAME, MAX_FRAME_LIMIT};
+
+/// Bytes to frames, under any chunking. See the [module docs](self).
+#[derive(Debug)]
+pub struct Decoder {
+    max: usize,
+    /// The rest of the piece being decoded.
+    cur: Bytes,
+    /// A frame split across pieces, being gathered (header included).
+    stash: BytesMut,
+    /// The stashed frame's total length, once its header is in.
+    need: usize,
+    poisoned: Option<FrameError>,
+    peak: usize,
+}
+
+impl Default for Decoder {
+    fn default() -> Self {
+        Decoder::new(DEFAULT_MAX_FRAME)
+    }
+}
+
+impl Decoder {
+    /// A decoder accepting payloads of at most `max_frame` bytes (clamped to
+    /// [`MAX_FRAME_LIMIT`]).
+    pub fn new(max_frame: usize) -> Decoder {
+        Decoder {
+            max: max_frame.min(MAX_FRAME_LIMIT),
+            cur: Bytes::new(),
+            stash: BytesMut::new(),
+            need: 0,
+            poisoned: None,
+            peak: 0,
+        }
+    }
+
+    /// The largest payload accepted.
+    pub fn max_frame(&self) -> usize {
+        self.max
+    }
+
+    /// Add the next piece of the stream. Take frames out with
+    /// [`next_frame`](Decoder::next_frame) until it returns `Ok(None)`.
+    pub fn push(&mut self, piece: Bytes) {
+        if self.poisoned.is_some() || piece.is_empty() {
+            return;
+        }
+        if self.cur.is_empty() {
+            self.cur = piece;
+        } else {
+            // Only when a caller pushes before draining (rare): join them.
+            let mut joined = BytesMut::with_capacity(self.cur.len() + piece.len());
+            joined.extend_from_slice(&self.cur);
+            joined.extend_from_slice(&piece);
+            self.cur = joined.freeze();
+        }
+    }
+
+    /// Bytes held and not yet handed out as frames.
+    pub fn buffered(&self) -> usize {
+        self.cur.len() + self.stash.len()
+    }
+
+    /// The most bytes ever gathered for one split frame (a statistic for
+    /// tests of bounded memory).
+    pub fn peak_stash(&self) -> usize {
+        self.peak
+    }
+
+    /// Whether the decoder is between frames (nothing partial held).
+    pub fn is_idle(&self) -> bool {
+        self.buffered() == 0
+    }
+
+    /// The error that poisoned the decoder, if any.
+    pub fn error(&self) -> Option<&FrameError> {
+        self.poisoned.as_ref()
+    }
+
+    /// The next whole frame, if the pieces pushed so far hold one.
+    #[inline]
+    pub fn next_frame(&mut self) -> Result<Option<Frame>, FrameError> {
+        if let Some(e) = &self.poisoned {
+            return Err(e.clone());
+        }
+        let r = self.next_inner();
+        if let Err(e) = &r {
+            self.poisoned = Some(e.clone());
+            self.cur = Bytes::new();
+            self.stash = BytesMut::new();
+        }
+        r
+    }
+
+    fn next_inner(&mut self) -> Result<Option<Frame>, FrameError> {
+        if self.stash.is_empty() {
+            // The fast path: a whole frame in the current piece.
+            if self.cur.len() >= HEADER_LEN {
+                let h = [self.cur[0], self.cur[1], self.cur[2], self.cur[3]];
+                let (kind, flags, len) = parse_header(h, self.max)?;
+                let total = HEADER_LEN + len;
+                if self.cur.len() >= total {
+                    let payload = self.cur.slice(HEADER_LEN..total);
+                    self.cur.advance(total);
+                    return Ok(Some(Frame {
+                        kind,
+                        flags,
+                        payload,
+                    }));
+                }
+                self.need = total;
+                self.stash.reserve(total);
+            } else if self.cur.is_empty() {
+                return Ok(None);
+            } else {
+                self.need = 0;
+                self.stash.reserve(HEADER_LEN);
+            }
+            self.stash.extend_from_slice(&self.cur);
+            self.cur = Bytes::new();
+            self.peak = self.peak.max(self.stash.len());
+            return Ok(None);
+        }
+        // Gathering a frame split across pieces.
+        if self.need == 0 {
+            let n = (HEADER_LEN - self.stash.len()).min(self.cur.len());
+            self.stash.extend_from_slice(&self.cur[..n]);
+            self.cur.advance(n);
+            if self.stash.len() < HEADER_LEN {
+                return Ok(None);
+            }
+            let h = [self.stash[0], self.stash[1], self.stash[2], self.stash[3]];
+            let (_, _, len) = parse_header(h, self.max)?;
+            self.need = HEADER_LEN + len;
+            self.stash.reserve(len);
+        }
+        let n = (self.need - self.stash.len()).min(self.cur.len());
+        self.stash.extend_from_slice(&self.cur[..n]);
+        self.cur.advance(n);
+        self.peak = self.peak.max(self.stash.len());
+        if self.stash.len() < self.need {
+            return Ok(None);
+        }
+        let mut whole = std::mem::take(&mut self.stash).freeze();
+        self.need = 0;
+        let h = [whole[0], whole[1], whole[2], whole[3]];
+        let (kind, flags, _) = parse_header(h, self.max)?;
+        whole.advance(HEADER_LEN);
+        Ok(Some(Frame {
+            kind,
+            flags,
+            payload: whole,
+        }))
+    }
+
+    /// The stream ended: an error if a frame was cut short.
+    pub fn finish(&self) -> Result<(), FrameError> {
+        if let Some(e) = &self.poisoned {
+            return Err(e.clone());
+        }
+        match self.buffered() {
+            0 => Ok(()),
+            have => Err(FrameError::Truncated {
+                have,
+                need: if self.need == 0 {
+                    if self.cur.len() >= HEADER_LEN {
+                        let h = [self.cur[0], self.cur[1], self.cur[2], self.cur[3]];
+                        HEADER_LEN + u32::from_le_bytes([h[0], h[1], h[2], 0]) as usize
+                    } else {
+                        HEADER_LEN
+                    }
+                } else {
+                    self.need
+                },
+            }),
+        }
+    }
+
+    /// Decode one frame from the front of a contiguous buffer, in the style
+    /// of `tokio_util::codec::Decoder`: `Ok(None)` if `buf` does not yet
+    /// hold a whole frame; otherwise the frame is split off `buf` (no copy).
+    #[inline]
+    pub fn decode(buf: &mut BytesMut, max_frame: usize) -> Result<Option<Frame>, FrameError> {
+        if buf.len() < HEADER_LEN {
+            return Ok(None);
+        }
+        let (kind, flags, len) = parse_header([buf[0], buf[1], buf[2], buf[3]], max_frame)?;
+        if buf.len() < HEADER_LEN + len {
+            buf.reserve(HEADER_LEN + len - buf.len());
+            return Ok(None);
+        }
+        buf.advance(HEADER_LEN);
+        Ok(Some(Frame {
+            kind,
+            flags,
+            payload: buf.split_to(len).freeze(),
+        }))
+    }
+}
+
+/// Decode every frame in `bytes`: the whole stream at once (for tools and
+/// tests). Returns the frames before the first error, and the error.
+pub fn decode_all(bytes: &[u8], max_frame: usize) -> (Vec<Frame>, Option<FrameError>) {
+    let mut d = Decoder::new(max_frame);
+    d.push(Bytes::copy_from_slice(bytes));
+    let mut out = Vec::new();
+    loop {
+        match d.next_frame() {
+            Ok(Some(f)) => out.push(f),
+            Ok(None) => return (out, d.finish().err()),
+            Err(e) => return (out, Some(e)),
+        }
+    }
+}
+
+/// Headers for frames being sent, split off a shared buffer: one allocation
+/// per 256 headers instead of one per frame.
+#[derive(Debug, Default)]
+pub struct HeaderArena {
+    buf: BytesMut,
+}
+
+const ARENA: usize = 256 * HEADER_LEN;
+
+impl HeaderArena {
+    /// The header of `frame`, as its own `Bytes`.
+    #[inline]
+    pub fn header(&mut self, frame: &Frame) -> Bytes {
+        if self.buf.capacity() < HEADER_LEN {
+            self.buf = BytesMut::with_capacity(ARENA);
+        }
+        self.buf.extend_from_slice(&frame.header());
+        self.buf.split().freeze()
+    }
+}

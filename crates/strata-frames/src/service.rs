@@ -1,0 +1,182 @@
+//! [`CommandServer`]: the server reactor carried out on a frame transport,
+//! with the commands themselves left to a [`Handler`].
+//!
+//! The glue is the whole of the I/O side of the pattern: each event from
+//! the frame layer goes into the reactor, and each [`Action`] that comes
+//! out is done — frames sent, the handler called, the connection closed.
+
+use bytes::Bytes;
+use strata_core::Reason;
+
+use crate::server::{Action, Command, Duplex, ServerConfig, ServerReactor};
+use crate::{Frame, FrameError, FrameProtocol, FrameTransport};
+
+/// The commands a [`CommandServer`] runs.
+///
+/// Calls come in order: `command` when a command's name and arguments are
+/// in, then (if it has data) `data` for each piece, the last with `eos`,
+/// then the next command. Answer through `reply`, at once or in pieces as
+/// the data comes; commands are answered in the order they arrive.
+pub trait Handler {
+    /// A command arrived, its arguments complete.
+    fn command(&mut self, cmd: &Command, reply: &mut Reply<'_>);
+    /// The next piece of the current command's data (`eos` on the last).
+    fn data(&mut self, data: Bytes, eos: bool, reply: &mut Reply<'_>) {
+        let _ = (data, eos, reply);
+    }
+}
+
+/// How a [`Handler`] answers the oldest command not yet answered.
+pub struct Reply<'a> {
+    reactor: &'a mut ServerReactor,
+    t: &'a mut dyn FrameTransport,
+}
+
+impl Reply<'_> {
+    /// A piece of the response; more will follow.
+    pub fn send(&mut self, data: Bytes) {
+        let a = self.reactor.on_response(data, false);
+        carry_out(a, self.t);
+    }
+
+    /// The last piece of the response (may be empty).
+    pub fn finish(&mut self, data: Bytes) {
+        let a = self.reactor.on_response(data, true);
+        carry_out(a, self.t);
+    }
+
+    /// The command failed: an error-response frame (flag `application`)
+    /// answers it.
+    pub fn fail(&mut self, message: &str) {
+        let a = self.reactor.on_application_error(message);
+        carry_out(a, self.t);
+    }
+
+    /// Whether the transport's write buffer is above its high-water mark
+    /// (a handler producing a large answer should slow down).
+    pub fn write_buffer_len(&self) -> usize {
+        self.t.write_buffer_len()
+    }
+}
+
+/// Sends what a response action says to send. Run/Data cannot come from a
+/// response event.
+fn carry_out(a: Action, t: &mut dyn FrameTransport) {
+    match a {
+        Action::Send(frames) => t.send_all(frames),
+        Action::Error { error, send } => {
+            tracing::warn!(%error, "command protocol error");
+            t.send_all(send);
+        }
+        _ => {}
+    }
+}
+
+/// A command server: a [`ServerReactor`] on a frame transport, running a
+/// [`Handler`]'s commands.
+///
+/// Full duplex: responses go out as they are made; the connection closes
+/// once the peer has half-closed and every command is answered. Half
+/// duplex: responses are held until the peer half-closes, then sent in
+/// order, and the connection closes. A protocol error is answered with an
+/// error-response frame, then the connection closes (in half-duplex mode,
+/// after the peer's half-close). While the transport below is above its
+/// high-water mark, the server stops reading, so a client that does not
+/// read its answers cannot make the server buffer without bound.
+pub struct CommandServer<H> {
+    reactor: ServerReactor,
+    handler: H,
+    error: Option<crate::ProtocolError>,
+}
+
+impl<H: Handler> CommandServer<H> {
+    /// A server in `duplex` mode with default limits.
+    pub fn new(duplex: Duplex, handler: H) -> Self {
+        CommandServer::with_config(ServerConfig::new(duplex), handler)
+    }
+
+    /// A server with `cfg`.
+    pub fn with_config(cfg: ServerConfig, handler: H) -> Self {
+        CommandServer {
+            reactor: ServerReactor::new(cfg),
+            handler,
+            error: None,
+        }
+    }
+
+    /// The handler.
+    pub fn handler(&self) -> &H {
+        &self.handler
+    }
+
+    /// The reactor (its state, for tests and statistics).
+    pub fn reactor(&self) -> &ServerReactor {
+        &self.reactor
+    }
+
+    /// The protocol error the peer made, if it made one.
+    pub fn protocol_error(&self) -> Option<&crate::ProtocolError> {
+        self.error.as_ref()
+    }
+
+    fn apply(&mut self, t: &mut dyn FrameTransport, a: Action) {
+        let CommandServer {
+            reactor,
+            handler,
+            error,
+        } = self;
+        match a {
+            Action::WantFrame | Action::Noop => {}
+            Action::Send(frames) => t.send_all(frames),
+            Action::Run(cmd) => handler.command(&cmd, &mut Reply { reactor, t }),
+            Action::Data { data, eos } => handler.data(data, eos, &mut Reply { reactor, t }),
+            Action::Error { error: e, send } => {
+                tracing::debug!(error = %e, "peer broke the command protocol");
+                *error = Some(e);
+                t.send_all(send);
+            }
+        }
+        if self.reactor.should_close() && t.can_send() {
+            t.close();
+        }
+    }
+}
+
+impl<H: Handler> FrameProtocol for CommandServer<H> {
+    fn frame_received(&mut self, t: &mut dyn FrameTransport, frame: Frame) {
+        let a = self.reactor.on_frame(frame);
+        self.apply(t, a);
+    }
+
+    fn frame_error(&mut self, t: &mut dyn FrameTransport, error: FrameError) {
+        let a = self.reactor.on_decode_error(error);
+        self.apply(t, a);
+    }
+
+    fn read_closed(&mut self, t: &mut dyn FrameTransport) {
+        let a = self.reactor.on_input_eof();
+        self.apply(t, a);
+    }
+
+    fn pause_writing(&mut self, t: &mut dyn FrameTransport) {
+        t.pause_reading();
+    }
+
+    fn resume_writing(&mut self, t: &mut dyn FrameTransport) {
+        t.resume_reading();
+    }
+
+    fn connection_lost(&mut self, reason: Reason) {
+        if !reason.is_done() {
+            tracing::debug!(%reason, "command connection lost");
+        }
+    }
+}
+
+/// Is a [`Duplex`] mode; for messages.
+pub fn duplex_name(d: Duplex) -> &'static str {
+    match d {
+        Duplex::Full => "full-duplex",
+        Duplex::Half => "half-duplex",
+    }
+}
