@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use bytes::Bytes;
-use strata_core::{LayerInfo, TimerId, Transport, TransportInfo};
+use strata_core::{Channels, LayerInfo, TimerId, Transport, TransportInfo};
 
 use crate::engine::Engine;
 
@@ -108,6 +108,13 @@ impl Transport for View<'_> {
 
     fn cancel_timer(&mut self, timer: TimerId) {
         self.lower.cancel_timer(timer)
+    }
+
+    /// TLS passes data through, so the multiplexer below it (if any) is
+    /// reachable from the protocol above: a protocol on TLS inside a mux
+    /// subchannel can open sibling subchannels.
+    fn channels(&mut self) -> Option<&mut dyn Channels> {
+        self.lower.channels()
     }
 }
 
