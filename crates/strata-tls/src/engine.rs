@@ -18,6 +18,9 @@ use crate::TlsError;
 
 /// Bytes of plaintext handed to rustls per vectored write, at most.
 const MAX_SLICES: usize = 64;
+/// Plaintext decrypted from one delivery goes up in pieces of about this
+/// size (one allocation and one `data_received` each), not one per record.
+const MAX_BATCH: usize = 64 * 1024;
 
 /// Everything of a [`Tls`](crate::Tls) layer but the protocol above it, so
 /// that a view can borrow this while the protocol is being called.
@@ -116,6 +119,10 @@ impl Engine {
 
     /// Feed ciphertext from below into rustls, decrypting into `inbox`.
     /// On a TLS error, records it in the lifecycle and stops.
+    ///
+    /// What one delivery decrypts to goes up in `Bytes` of up to about
+    /// [`MAX_BATCH`] (one allocation, one `data_received` each), however
+    /// many records it held.
     pub fn receive(&mut self, data: &[u8]) {
         self.bytes_in += data.len() as u64;
         if self.failed || self.close_notify_seen {
@@ -123,6 +130,14 @@ impl Engine {
             // listen to nothing.
             return;
         }
+        let mut batch = BytesMut::new();
+        self.receive_into(data, &mut batch);
+        if !batch.is_empty() && !self.failed {
+            self.inbox.push(batch.freeze());
+        }
+    }
+
+    fn receive_into(&mut self, data: &[u8], batch: &mut BytesMut) {
         let mut rd = data;
         loop {
             let n = if rd.is_empty() {
@@ -146,7 +161,17 @@ impl Engine {
             };
             let avail = state.plaintext_bytes_to_read();
             if avail > 0 {
-                self.take_plaintext(avail);
+                if !batch.is_empty() && batch.len() + avail > MAX_BATCH {
+                    self.inbox.push(batch.split().freeze());
+                    *batch = BytesMut::new();
+                }
+                if batch.capacity() == 0 {
+                    // Plaintext is never longer than the ciphertext it came
+                    // in, so what is left of this delivery bounds the rest
+                    // (give or take a record rustls held from before).
+                    batch.reserve((avail + rd.len()).min(MAX_BATCH));
+                }
+                self.take_plaintext(avail, batch);
             }
             if state.peer_has_closed() {
                 self.close_notify_seen = true;
@@ -164,12 +189,12 @@ impl Engine {
         }
     }
 
-    /// Move `avail` decrypted bytes out of rustls into one buffer.
-    fn take_plaintext(&mut self, avail: usize) {
+    /// Move `avail` decrypted bytes out of rustls onto the end of `buf`.
+    fn take_plaintext(&mut self, avail: usize, buf: &mut BytesMut) {
         use std::io::BufRead;
-        let mut buf = BytesMut::with_capacity(avail);
+        let want = buf.len() + avail;
         let mut reader = self.conn.reader();
-        while buf.len() < avail {
+        while buf.len() < want {
             match reader.fill_buf() {
                 Ok([]) | Err(_) => break,
                 Ok(chunk) => {
@@ -179,7 +204,6 @@ impl Engine {
                 }
             }
         }
-        self.inbox.push(buf.freeze());
     }
 
     /// Whether the protocol above called `close()`.
@@ -225,7 +249,10 @@ impl Engine {
     fn encrypt_plain(&mut self) {
         let Engine { conn, plain, .. } = self;
         while !plain.is_empty() {
-            let written = {
+            let written = if let Some(front) = plain.front().filter(|f| f.len() == plain.len()) {
+                // One buffer (ping-pong, large writes): no slice table.
+                conn.writer().write(front)
+            } else {
                 let mut slices = [IoSlice::new(&[]); MAX_SLICES];
                 let n = plain.io_slices(&mut slices);
                 conn.writer().write_vectored(&slices[..n])
@@ -324,6 +351,9 @@ impl Write for Sink<'_> {
         Ok(buf.len())
     }
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        // rustls hands over every pending record at once: one allocation
+        // for all of them, rather than growing (and copying) as they come.
+        self.0.reserve(bufs.iter().map(|b| b.len()).sum());
         let mut n = 0;
         for b in bufs {
             self.0.put_slice(b);
