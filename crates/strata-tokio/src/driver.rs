@@ -70,8 +70,10 @@ const BIG_WRITE: usize = 64 * 1024;
 pub const READ_BUF: usize = 64 * 1024;
 /// Below this much spare capacity, a new read buffer is reserved.
 const MIN_READ: usize = 8 * 1024;
-/// Rounds per poll before yielding to other tasks.
-const MAX_ROUNDS: usize = 32;
+/// Rounds per poll before yielding to other tasks. Tokio's cooperative
+/// budget (128 socket operations per poll) normally ends a busy poll first;
+/// this bounds polls that touch no socket (timers, commands).
+const MAX_ROUNDS: usize = 128;
 /// Commands applied per round.
 const MAX_COMMANDS: usize = 64;
 /// How long a cleanly closed socket waits for the peer's FIN, discarding
