@@ -77,6 +77,16 @@ impl RemoteShared {
 /// remote.set_wake(move |timer| { let _ = h.fire_timer(timer); });
 /// remote.open(Box::new(MyApp::new()))?; // from any task
 /// ```
+///
+/// To use a new subchannel as a tokio stream (hyper, a codec, tokio-rustls)
+/// from another task, strata-tokio's `StrataStream::open` hands a bridge to
+/// the remote and returns the stream at once (if the mux refuses the
+/// subchannel, the stream fails with `ConnectionAborted`):
+///
+/// ```ignore
+/// let stream = StrataStream::open(&handle, |bridge| remote.open(bridge))?;
+/// let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+/// ```
 #[derive(Clone)]
 pub struct Remote {
     pub(crate) shared: Arc<RemoteShared>,
