@@ -162,14 +162,13 @@ impl Engine {
             let avail = state.plaintext_bytes_to_read();
             if avail > 0 {
                 if !batch.is_empty() && batch.len() + avail > MAX_BATCH {
-                    self.inbox.push(batch.split().freeze());
-                    *batch = BytesMut::new();
+                    self.inbox.push(std::mem::take(batch).freeze());
                 }
                 if batch.capacity() == 0 {
                     // Plaintext is never longer than the ciphertext it came
                     // in, so what is left of this delivery bounds the rest
                     // (give or take a record rustls held from before).
-                    batch.reserve((avail + rd.len()).min(MAX_BATCH));
+                    *batch = BytesMut::with_capacity((avail + rd.len()).min(MAX_BATCH));
                 }
                 self.take_plaintext(avail, batch);
             }
