@@ -4,6 +4,9 @@
 //! strata connect 'tcp:127.0.0.1:7000'          # stdin -> connection -> stdout
 //! strata listen 'tcp:7000' --echo              # echo every connection
 //! strata tour                                  # build a stack step by step
+//! strata serve-commands 'tcp:7000' --half-duplex # framed commands: echo, hash, lookup
+//! strata call 'tcp:127.0.0.1:7000' hash < file  # call one, stdin as its data
+//! strata frames encode 'command-name eos ping' | strata frames decode
 //! ```
 
 mod cli;
@@ -44,6 +47,38 @@ enum Command {
     },
     /// Build a stack step by step on loopback and show what each layer does.
     Tour,
+    /// Serve framed commands on DESC until killed: `echo` (its data back),
+    /// `hash` (the SHA-256 of its data), `lookup key=NAME`.
+    ServeCommands {
+        /// Where to listen, e.g. `tcp:7000` or `tcp:7000+tls:self-signed+mux`.
+        desc: String,
+        /// Hold every response until the client half-closes, then send them
+        /// all and close (default: answer as soon as ready).
+        #[arg(long)]
+        half_duplex: bool,
+        /// Add KEY=VALUE to the table `lookup` answers from.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+    },
+    /// Call command NAME on the command server at DESC with KEY=VALUE
+    /// arguments; stdin (unless a terminal, or --no-data) is its data, and
+    /// the response goes to stdout.
+    Call {
+        /// What to connect to, e.g. `tcp:127.0.0.1:7000`.
+        desc: String,
+        /// The command: echo, hash, lookup, ...
+        name: String,
+        /// Arguments, KEY=VALUE.
+        args: Vec<String>,
+        /// Send no command data (do not read stdin).
+        #[arg(long)]
+        no_data: bool,
+    },
+    /// Frames as text and bytes: `encode` text to bytes, `decode` bytes to text.
+    Frames {
+        #[command(subcommand)]
+        action: cli::frames::FramesCommand,
+    },
 }
 
 fn main() -> ExitCode {
@@ -66,6 +101,18 @@ fn main() -> ExitCode {
             Command::Listen { desc, echo: true } => cli::echo::serve(&desc).await,
             Command::Listen { desc, echo: false } => cli::pipe::listen_once(&desc).await,
             Command::Tour => cli::tour::run(cli.trace).await,
+            Command::ServeCommands {
+                desc,
+                half_duplex,
+                set,
+            } => cli::commands::serve(&desc, half_duplex, &set).await,
+            Command::Call {
+                desc,
+                name,
+                args,
+                no_data,
+            } => cli::commands::call(&desc, &name, &args, no_data).await,
+            Command::Frames { action } => cli::frames::run(action),
         }
     });
     // Do not wait for the blocking stdin reader thread: it cannot be

@@ -1,6 +1,8 @@
 //! The subcommands of the `strata` binary.
 
+pub mod commands;
 pub mod echo;
+pub mod frames;
 pub mod pipe;
 pub mod tour;
 
