@@ -111,7 +111,10 @@ impl Receiver {
             mailbox.lock().waker = Some(w.clone());
             self.registered = Some(w);
         }
-        if !mailbox.pending.swap(false, Ordering::AcqRel) {
+        // A plain load first: the common, idle case costs no atomic write.
+        if !mailbox.pending.load(Ordering::Acquire)
+            || !mailbox.pending.swap(false, Ordering::AcqRel)
+        {
             return false;
         }
         let mut inner = mailbox.lock();
