@@ -23,6 +23,32 @@
 //!   TCP, Unix and UDP, built from one-line descriptions such as
 //!   `tcp:127.0.0.1:7000` (see [`strata_core::Description`]).
 //!
+//! ```no_run
+//! use strata_core::{Bytes, Protocol, Transport, TransportInfo};
+//!
+//! struct Echo;
+//! impl Protocol for Echo {
+//!     fn data_received(&mut self, t: &mut dyn Transport, data: Bytes) {
+//!         t.write(data)
+//!     }
+//! }
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! // A server: one Echo per connection, each in its own task.
+//! let server = strata_tokio::listen("tcp:127.0.0.1:0", |_: &TransportInfo| Echo).await?;
+//! let port = server.port().expect("a TCP port");
+//!
+//! // A client, reached from this task through its handle.
+//! let client = strata_tokio::connect(&format!("tcp:127.0.0.1:{port}"), Echo).await?;
+//! client.write(Bytes::from_static(b"hello"))?;
+//! let layers = client.call(|_, t| t.info().layer_names()).await?;
+//! assert_eq!(layers, ["tcp"]);
+//! client.close()?;
+//! assert!(client.closed().await.is_done());
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! Panics are contained: a protocol that panics takes down its own
 //! connection (the task ends, the socket is reset and dropped) and nothing
 //! else.
