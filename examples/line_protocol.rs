@@ -72,7 +72,7 @@ impl std::error::Error for LineTooLong {}
 ///
 /// Push whatever `data_received` got, then take lines until there are none:
 ///
-/// ```ignore
+/// ```text
 /// self.lines.push(&data);
 /// while let Some(line) = self.lines.next_line()? { /* ... */ }
 /// ```

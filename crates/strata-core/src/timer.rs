@@ -45,6 +45,11 @@ impl Timers {
         }
     }
 
+    /// Whether `id` is pending (set, not yet fired nor cancelled).
+    pub fn contains(&self, id: TimerId) -> bool {
+        self.deadlines.contains_key(&id)
+    }
+
     /// The earliest pending deadline.
     pub fn earliest(&self) -> Option<Instant> {
         self.queue.first().map(|(d, _)| *d)
@@ -91,8 +96,10 @@ mod tests {
         let a = t.set(t0 + Duration::from_millis(30));
         let b = t.set(t0 + Duration::from_millis(10));
         let c = t.set(t0 + Duration::from_millis(20));
+        assert!(t.contains(c));
         t.cancel(c);
         t.cancel(c); // twice is fine
+        assert!(!t.contains(c));
         assert_eq!(t.earliest(), Some(t0 + Duration::from_millis(10)));
         assert_eq!(t.pop_expired(t0 + Duration::from_millis(5)), None);
         let now = t0 + Duration::from_millis(100);

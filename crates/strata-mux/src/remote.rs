@@ -69,7 +69,7 @@ impl RemoteShared {
 /// in a stack (under TLS, inside another mux), with no layer in between
 /// knowing.
 ///
-/// ```ignore
+/// ```text
 /// let mut mux = Mux::client(Config::default(), no_inbound());
 /// let remote = mux.remote();
 /// let handle = strata_tokio::spawn_stream(io, mux, info);
@@ -83,7 +83,7 @@ impl RemoteShared {
 /// the remote and returns the stream at once (if the mux refuses the
 /// subchannel, the stream fails with `ConnectionAborted`):
 ///
-/// ```ignore
+/// ```text
 /// let stream = StrataStream::open(&handle, |bridge| remote.open(bridge))?;
 /// let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
 /// ```

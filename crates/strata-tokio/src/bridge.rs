@@ -295,7 +295,7 @@ impl StrataStream {
     /// bridge (boxed) to run somewhere inside the stack `handle` drives —
     /// typically a new mux subchannel — and the stream is returned at once.
     ///
-    /// ```ignore
+    /// ```text
     /// // From any task, a subchannel of the mux running under `handle`:
     /// let stream = StrataStream::open(&handle, |p| remote.open(p))?;
     /// ```

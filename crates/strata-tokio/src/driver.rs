@@ -221,8 +221,11 @@ impl<IO: Io, P: Protocol + 'static> Connection<IO, P> {
             Command::Abort => base.abort(),
             Command::Call(f) => f(&mut self.top.proto, base),
             Command::FireTimer(id) => {
-                base.cancel_timer(id);
-                if base.lifecycle.is_live() {
+                // Only a pending timer fires early: one that already fired
+                // or was cancelled stays quiet, so layers never see an id
+                // they no longer know.
+                if base.timers.contains(id) && base.lifecycle.is_live() {
+                    base.cancel_timer(id);
                     self.top.timer_fired(base, id);
                 }
             }

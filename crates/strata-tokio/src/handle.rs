@@ -136,9 +136,8 @@ impl<P: 'static> Handle<P> {
     /// This is the way to wake a protocol anywhere in a stack from another
     /// task without knowing the layers in between — every layer passes on
     /// the timers it did not set — and is what
-    /// [`StrataStream`](crate::StrataStream) uses. If `timer` already fired
-    /// or was cancelled, the stack still sees it; layers ignore ids they do
-    /// not know.
+    /// [`StrataStream`](crate::StrataStream) uses. A timer that already
+    /// fired or was cancelled does not fire again.
     pub fn fire_timer(&self, timer: TimerId) -> Result<(), Gone> {
         self.send(Command::FireTimer(timer))
     }
