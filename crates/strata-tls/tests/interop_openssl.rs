@@ -60,7 +60,11 @@ type Output = std::sync::Arc<std::sync::Mutex<String>>;
 
 /// Start `openssl s_server` for one connection; returns once it listens,
 /// with what it prints from then on.
-async fn s_server(dir: &Path, port: u16, extra: &[&str]) -> (Child, Output) {
+async fn s_server(
+    dir: &Path,
+    port: u16,
+    extra: &[&str],
+) -> (Child, Output, tokio::task::JoinHandle<()>) {
     let mut child = Command::new(openssl().unwrap())
         .args(["s_server", "-naccept", "1", "-accept"])
         .arg(format!("127.0.0.1:{port}"))
@@ -88,16 +92,19 @@ async fn s_server(dir: &Path, port: u16, extra: &[&str]) -> (Child, Output) {
     })
     .await
     .expect("s_server did not start");
-    // Keep reading its output in the background into a shared buffer.
+    // Keep reading its output in the background into a shared buffer; the
+    // reader ends at s_server's exit (EOF on the pipe), and the test
+    // awaits the reader, so no line is missed when the test looks.
     let out = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
     let o2 = out.clone();
-    tokio::spawn(async move {
+    let reader = tokio::spawn(async move {
         while let Ok(Some(l)) = lines.next_line().await {
-            o2.lock().unwrap().push_str(&l);
-            o2.lock().unwrap().push('\n');
+            let mut o = o2.lock().unwrap();
+            o.push_str(&l);
+            o.push('\n');
         }
     });
-    (child, out)
+    (child, out, reader)
 }
 
 /// Strata client ↔ `openssl s_server`: s_server speaks first (from its
@@ -110,7 +117,7 @@ async fn strata_client_to_s_server(extra: &[&str]) {
     }
     let dir = pems(&format!("s_server{}", extra.join("")));
     let port = free_port();
-    let (mut child, output) = s_server(&dir, port, extra).await;
+    let (mut child, output, reader) = s_server(&dir, port, extra).await;
     let log = Log::new();
     let app = Recorder::new(&log)
         .on_data(|t, _| {
@@ -139,6 +146,7 @@ async fn strata_client_to_s_server(extra: &[&str]) {
         .unwrap()
         .unwrap();
     drop(stdin);
+    let _ = tokio::time::timeout(LIMIT, reader).await;
     assert_eq!(log.received(), b"hi from openssl\n");
     assert_eq!(log.lost(), Some("done"), "{:?}", log.lost_reason());
     assert!(log.has(&Event::WriteClosed) && log.has(&Event::ReadClosed));
@@ -237,7 +245,7 @@ async fn killed_s_server_is_not_a_clean_end() {
     }
     let dir = pems("killed");
     let port = free_port();
-    let (mut child, _) = s_server(&dir, port, &[]).await;
+    let (mut child, _, _) = s_server(&dir, port, &[]).await;
     let log = Log::new();
     let _h = strata_tokio::connect(
         &format!("tcp:127.0.0.1:{port}"),
