@@ -312,7 +312,10 @@ impl Incoming {
                 self.state = In::Dir { idx };
                 let made =
                     prepare(&root, &path).and_then(|dest| match std::fs::symlink_metadata(&dest) {
-                        Ok(m) if m.is_dir() && !m.file_type().is_symlink() => Ok(()),
+                        Ok(m) if m.file_type().is_symlink() => {
+                            Err(format!("{path} is a symbolic link (refused)"))
+                        }
+                        Ok(m) if m.is_dir() => Ok(()),
                         Ok(_) => Err(format!("{path} exists and is not a directory")),
                         Err(e) if e.kind() == io::ErrorKind::NotFound => {
                             std::fs::create_dir(&dest).map_err(|e| format!("creating {path}: {e}"))
