@@ -94,6 +94,8 @@ pub enum Unit {
     MegabytesPerSec,
     /// Round trips per second.
     RoundTripsPerSec,
+    /// Frames per second.
+    FramesPerSec,
 }
 
 /// One measurement: Strata's figure and the peer's, both medians. Higher
@@ -122,7 +124,7 @@ impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let prec = match self.unit {
             Unit::MegabytesPerSec => 1,
-            Unit::RoundTripsPerSec => 0,
+            Unit::RoundTripsPerSec | Unit::FramesPerSec => 0,
         };
         write!(
             f,

@@ -32,6 +32,7 @@
 #![warn(missing_docs)]
 
 pub mod common;
+pub mod frames;
 pub mod tcp;
 pub mod tls;
 
@@ -52,7 +53,11 @@ pub const CASES: &[(&str, &str, bool)] = &[
         true,
     ),
     ("mux", "Strata mux vs the yamux crate", false),
-    ("frames", "Strata framing vs tokio-util codecs", false),
+    (
+        "frames",
+        "Strata frames (Mercurial format) vs tokio-util LengthDelimitedCodec: encode+decode frames/s (64 B, 16 KiB), 64-byte command round trips over TCP (frame layer + reactors vs a hand-written codec loop)",
+        true,
+    ),
     ("transfer", "Strata file transfer", false),
 ];
 
@@ -61,6 +66,7 @@ pub async fn run_case(name: &str, cfg: &Config, out: &mut dyn FnMut(Report)) -> 
     match name {
         "tcp" => tcp::run(cfg, out).await,
         "tls" => tls::run(cfg, out).await,
+        "frames" => frames::run(cfg, out).await,
         _ => match CASES.iter().find(|(n, ..)| *n == name) {
             Some(_) => Err(io::Error::new(
                 io::ErrorKind::Unsupported,

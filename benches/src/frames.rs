@@ -1,0 +1,363 @@
+//! Case `frames`: Strata's frame codec and command protocol against
+//! tokio-util's `LengthDelimitedCodec`.
+//!
+//! * **codec** (64 B and 16 KiB payloads): frames per second, encoding a
+//!   batch of frames into one buffer and decoding them back. Strata encodes
+//!   with `Frame::encode_into` and decodes with its streaming `Decoder`,
+//!   fed in 64 KiB pieces as the frame layer is fed by the driver (payloads
+//!   are slices of the pieces; a frame split across two pieces is gathered
+//!   once). The peer is `LengthDelimitedCodec::encode`/`decode` over one
+//!   `BytesMut`, as `FramedRead`/`FramedWrite` use it.
+//! * **roundtrip** (64 B): command round trips per second over TCP, one in
+//!   flight. Strata: a client on the frame layer driving a `ClientReactor`
+//!   sends an `echo` command with 64 bytes of data (a command-name frame and
+//!   a command-data frame); the server is the frame layer under a
+//!   `CommandServer` (the server reactor) whose handler answers the data
+//!   back (one bytes-response frame). The peer is the same exchange written
+//!   by hand on tokio with `LengthDelimitedCodec`: the request is one frame
+//!   `<u8 name len>name data`, the answer one frame; `read_buf` into a
+//!   reused `BytesMut`, `encode` into a reused buffer, `write_all`,
+//!   `TCP_NODELAY` on both ends.
+//!
+//! Reading the figures: the codec figures compare the per-frame work
+//! (header parsing and checks, slicing); the round trips are dominated by
+//! system calls and wake-ups on both sides, so they show what the driver,
+//! the layer and two reactors cost on top of a bare loop.
+
+use std::io;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use strata_core::TransportInfo;
+use strata_frames::{
+    ClientAction, ClientReactor, Command, CommandServer, Decoder, Duplex, Flags, Frame,
+    FrameProtocol, FrameTransport, FrameType, Framed, Handler, Reply, DEFAULT_MAX_FRAME,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::oneshot;
+use tokio_util::codec::{Decoder as _, Encoder as _, LengthDelimitedCodec};
+
+use crate::common::{
+    corrupt, interleave, join, pattern, per_sec, size_name, Config, Report, Runtimes, Unit,
+};
+use crate::tcp::{limit, strata_err, tokio_accept, tokio_connect, tokio_listener};
+
+/// Codec payload sizes, with the frames per run at full scale.
+pub const CODEC: &[(usize, u64)] = &[(64, 2_000_000), (16 * 1024, 100_000)];
+/// Round-trip payload size.
+pub const PAYLOAD: usize = 64;
+/// Round trips per run at full scale.
+pub const ROUND_TRIPS: u64 = 20_000;
+/// Pieces the Strata decoder is fed in (the driver's read size).
+const PIECE: usize = 64 * 1024;
+
+/// Run every measurement of the case.
+pub async fn run(cfg: &Config, out: &mut dyn FnMut(Report)) -> io::Result<()> {
+    for &(size, frames) in CODEC {
+        let n = cfg.scaled(frames, 10);
+        let case = format!("frames/codec/{}", size_name(size));
+        if !cfg.selects(&case) {
+            continue;
+        }
+        let verify = cfg.verify;
+        let report = interleave(
+            cfg,
+            &case,
+            Unit::FramesPerSec,
+            || async move { Ok(per_sec(n, strata_codec(size, n, verify)?)) },
+            || async move { Ok(per_sec(n, peer_codec(size, n, verify)?)) },
+        )
+        .await?;
+        out(report);
+    }
+
+    let rts = &Runtimes::new()?;
+    let trips = cfg.scaled(ROUND_TRIPS, 10);
+    let case = format!("frames/roundtrip/{}", size_name(PAYLOAD));
+    if cfg.selects(&case) {
+        let verify = cfg.verify;
+        let report = interleave(
+            cfg,
+            &case,
+            Unit::RoundTripsPerSec,
+            || async move { Ok(per_sec(trips, strata_roundtrips(rts, trips, verify).await?)) },
+            || async move { Ok(per_sec(trips, peer_roundtrips(rts, trips, verify).await?)) },
+        )
+        .await?;
+        out(report);
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// Codec
+// ---------------------------------------------------------------------------
+
+/// Encode `n` frames of `size` bytes into one buffer and decode them back
+/// with Strata's codec; returns the time taken.
+pub fn strata_codec(size: usize, n: u64, verify: bool) -> io::Result<Duration> {
+    let payload = pattern(size);
+    let start = Instant::now();
+    let mut buf = BytesMut::with_capacity((size + 4) * n as usize);
+    for _ in 0..n {
+        Frame::new(FrameType::CommandData, Flags::CONTINUATION, payload.clone())
+            .encode_into(&mut buf);
+    }
+    let mut wire = buf.freeze();
+    let mut dec = Decoder::new(DEFAULT_MAX_FRAME);
+    let mut got = 0u64;
+    while !wire.is_empty() {
+        dec.push(wire.split_to(PIECE.min(wire.len())));
+        while let Some(f) = dec.next_frame().map_err(corrupt_frame)? {
+            if verify && f.payload != payload {
+                return Err(corrupt("a decoded payload differs"));
+            }
+            got += 1;
+        }
+    }
+    let t = start.elapsed();
+    if got != n {
+        return Err(corrupt(format!("{got} frames decoded, {n} encoded")));
+    }
+    Ok(t)
+}
+
+/// The same with `LengthDelimitedCodec`.
+pub fn peer_codec(size: usize, n: u64, verify: bool) -> io::Result<Duration> {
+    let payload = pattern(size);
+    let start = Instant::now();
+    let mut codec = LengthDelimitedCodec::new();
+    let mut buf = BytesMut::with_capacity((size + 4) * n as usize);
+    for _ in 0..n {
+        codec.encode(payload.clone(), &mut buf)?;
+    }
+    let mut got = 0u64;
+    while let Some(f) = codec.decode(&mut buf)? {
+        if verify && f[..] != payload[..] {
+            return Err(corrupt("a decoded payload differs"));
+        }
+        got += 1;
+    }
+    let t = start.elapsed();
+    if got != n {
+        return Err(corrupt(format!("{got} frames decoded, {n} encoded")));
+    }
+    Ok(t)
+}
+
+fn corrupt_frame(e: strata_frames::FrameError) -> io::Error {
+    corrupt(e.to_string())
+}
+
+// ---------------------------------------------------------------------------
+// Strata: command round trips
+// ---------------------------------------------------------------------------
+
+/// Echoes each command's data back as its answer.
+pub struct EchoData;
+
+impl Handler for EchoData {
+    fn command(&mut self, cmd: &Command, reply: &mut Reply<'_>) {
+        if !cmd.has_data {
+            reply.finish(Bytes::new());
+        }
+    }
+    fn data(&mut self, data: Bytes, eos: bool, reply: &mut Reply<'_>) {
+        if eos {
+            reply.finish(data);
+        } else {
+            reply.send(data);
+        }
+    }
+}
+
+/// Calls `echo` with [`PAYLOAD`] bytes of data, waits for the answer,
+/// calls again.
+pub struct CommandPinger {
+    reactor: ClientReactor,
+    msg: Bytes,
+    remaining: u64,
+    got: usize,
+    verify: bool,
+    bad: bool,
+    done: Option<oneshot::Sender<io::Result<Instant>>>,
+}
+
+impl CommandPinger {
+    /// A pinger making `trips` calls, reporting the time of the last
+    /// answer (or an error) on `done`.
+    pub fn new(trips: u64, verify: bool, done: oneshot::Sender<io::Result<Instant>>) -> Self {
+        CommandPinger {
+            reactor: ClientReactor::default(),
+            msg: pattern(PAYLOAD),
+            remaining: trips,
+            got: 0,
+            verify,
+            bad: false,
+            done: Some(done),
+        }
+    }
+
+    fn call(&mut self, t: &mut dyn FrameTransport) {
+        match self.reactor.command(b"echo", &[], true) {
+            Ok((frames, Some(mut data))) => {
+                t.send_all(frames);
+                t.send_all(data.frames(self.msg.clone(), true));
+            }
+            _ => self.finish(t, Err(strata_err("cannot build the request"))),
+        }
+    }
+
+    fn finish(&mut self, t: &mut dyn FrameTransport, r: io::Result<Instant>) {
+        if let Some(done) = self.done.take() {
+            let _ = done.send(r);
+        }
+        t.close();
+    }
+}
+
+impl FrameProtocol for CommandPinger {
+    fn connection_made(&mut self, t: &mut dyn FrameTransport) {
+        self.call(t);
+    }
+
+    fn frame_received(&mut self, t: &mut dyn FrameTransport, frame: Frame) {
+        match self.reactor.on_frame(frame) {
+            ClientAction::Response { data, eos } => {
+                if self.verify {
+                    let want = self.msg.get(self.got..self.got + data.len());
+                    self.bad |= want != Some(&data[..]);
+                }
+                self.got += data.len();
+                if !eos {
+                    return;
+                }
+                self.bad |= self.got != self.msg.len();
+                self.got = 0;
+                self.remaining -= 1;
+                if self.bad {
+                    self.finish(t, Err(corrupt("an answer differs from the data")));
+                } else if self.remaining > 0 {
+                    self.call(t);
+                } else {
+                    self.finish(t, Ok(Instant::now()));
+                }
+            }
+            other => self.finish(t, Err(strata_err(format!("unexpected: {other:?}")))),
+        }
+    }
+
+    fn connection_lost(&mut self, reason: strata_core::Reason) {
+        if let Some(done) = self.done.take() {
+            let _ = done.send(Err(strata_err(format!("ended early: {reason}"))));
+        }
+    }
+}
+
+/// `trips` command round trips through Strata (frame layer + reactors);
+/// returns the time from before `connect` to the last answer.
+pub async fn strata_roundtrips(rts: &Runtimes, trips: u64, verify: bool) -> io::Result<Duration> {
+    limit("strata command round trips", async {
+        let listener = join(rts.server().spawn(async {
+            strata_tokio::listen("tcp:127.0.0.1:0", |_: &TransportInfo| {
+                Framed::new(CommandServer::new(Duplex::Full, EchoData))
+            })
+            .await
+            .map_err(strata_err)
+        }))
+        .await?;
+        let desc = format!("tcp:127.0.0.1:{}", listener.port().expect("tcp has a port"));
+        let (done, finished) = oneshot::channel();
+        let pinger = Framed::new(CommandPinger::new(trips, verify, done));
+        let (start, client) = join(rts.client().spawn(async move {
+            let start = Instant::now();
+            let client = strata_tokio::connect(&desc, pinger)
+                .await
+                .map_err(strata_err)?;
+            Ok((start, client))
+        }))
+        .await?;
+        let end = finished.await.map_err(|_| strata_err("pinger gone"))??;
+        client.closed().await;
+        Ok(end - start)
+    })
+    .await
+}
+
+// ---------------------------------------------------------------------------
+// tokio + LengthDelimitedCodec: the same exchange by hand
+// ---------------------------------------------------------------------------
+
+/// `trips` round trips of the same exchange over plain tokio with
+/// `LengthDelimitedCodec`; returns the time from before `connect` to the
+/// last answer.
+pub async fn peer_roundtrips(rts: &Runtimes, trips: u64, verify: bool) -> io::Result<Duration> {
+    limit("tokio-util command round trips", async {
+        let (addr_tx, addr_rx) = oneshot::channel();
+        let server = rts.server().spawn(async move {
+            let listener = tokio_listener(addr_tx).await?;
+            let mut s = tokio_accept(&listener).await?;
+            let mut codec = LengthDelimitedCodec::new();
+            let mut rbuf = BytesMut::with_capacity(64 * 1024);
+            let mut wbuf = BytesMut::with_capacity(64 * 1024);
+            loop {
+                while let Some(req) = codec.decode(&mut rbuf)? {
+                    // <u8 name len>name data
+                    let n = *req.first().ok_or_else(|| corrupt("empty request"))? as usize;
+                    if req.len() < 1 + n || &req[1..1 + n] != b"echo" {
+                        return Err(corrupt("unknown command"));
+                    }
+                    let data = req.freeze().slice(1 + n..);
+                    codec.encode(data, &mut wbuf)?;
+                }
+                if !wbuf.is_empty() {
+                    s.write_all(&wbuf).await?;
+                    wbuf.clear();
+                }
+                if s.read_buf(&mut rbuf).await? == 0 {
+                    break;
+                }
+            }
+            s.shutdown().await?;
+            Ok(())
+        });
+        let addr = addr_rx.await.map_err(|_| strata_err("listener gone"))?;
+
+        let client = rts.client().spawn(async move {
+            let start = Instant::now();
+            let mut s = tokio_connect(addr).await?;
+            let mut codec = LengthDelimitedCodec::new();
+            let msg = pattern(PAYLOAD);
+            let mut req = BytesMut::with_capacity(1 + 4 + PAYLOAD);
+            req.extend_from_slice(b"\x04echo");
+            req.extend_from_slice(&msg);
+            let req = req.freeze();
+            let mut rbuf = BytesMut::with_capacity(64 * 1024);
+            let mut wbuf = BytesMut::with_capacity(64 * 1024);
+            for _ in 0..trips {
+                codec.encode(req.clone(), &mut wbuf)?;
+                s.write_all(&wbuf).await?;
+                wbuf.clear();
+                let answer = loop {
+                    if let Some(a) = codec.decode(&mut rbuf)? {
+                        break a;
+                    }
+                    if s.read_buf(&mut rbuf).await? == 0 {
+                        return Err(corrupt("the server closed early"));
+                    }
+                };
+                if verify && answer[..] != msg[..] {
+                    return Err(corrupt("an answer differs from the data"));
+                }
+            }
+            let elapsed = start.elapsed();
+            s.shutdown().await?;
+            Ok(elapsed)
+        });
+
+        let elapsed = join(client).await?;
+        join(server).await?;
+        Ok(elapsed)
+    })
+    .await
+}
