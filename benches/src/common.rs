@@ -96,6 +96,19 @@ pub enum Unit {
     RoundTripsPerSec,
     /// Frames per second.
     FramesPerSec,
+    /// Events (opens, requests) per second.
+    PerSec,
+    /// Microseconds (a latency): lower is better.
+    Micros,
+    /// Bytes (memory held): lower is better.
+    Bytes,
+}
+
+impl Unit {
+    /// Whether a smaller figure is the better one (times, memory).
+    pub fn lower_is_better(self) -> bool {
+        matches!(self, Unit::Micros | Unit::Bytes)
+    }
 }
 
 /// One measurement: Strata's figure and the peer's, both medians. Higher
@@ -115,7 +128,11 @@ pub struct Report {
 impl Report {
     /// Strata / peer: above 1 means Strata was faster.
     pub fn ratio(&self) -> f64 {
-        self.strata / self.peer
+        if self.unit.lower_is_better() {
+            self.peer / self.strata
+        } else {
+            self.strata / self.peer
+        }
     }
 }
 
@@ -125,6 +142,8 @@ impl fmt::Display for Report {
         let prec = match self.unit {
             Unit::MegabytesPerSec => 1,
             Unit::RoundTripsPerSec | Unit::FramesPerSec => 0,
+            Unit::PerSec | Unit::Bytes => 0,
+            Unit::Micros => 2,
         };
         write!(
             f,
