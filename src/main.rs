@@ -4,6 +4,8 @@
 //! strata connect 'tcp:127.0.0.1:7000'          # stdin -> connection -> stdout
 //! strata listen 'tcp:7000' --echo              # echo every connection
 //! strata tour                                  # build a stack step by step
+//! strata receive 'tcp:7000+tls:self-signed+mux' inbox/        # files, one subchannel each
+//! strata send 'tcp:127.0.0.1:7000+tls:pin=...+mux' a.txt dir/
 //! strata serve-commands 'tcp:7000' --half-duplex # framed commands: echo, hash, lookup
 //! strata call 'tcp:127.0.0.1:7000' hash < file  # call one, stdin as its data
 //! strata frames encode 'command-name eos ping' | strata frames decode
@@ -47,6 +49,46 @@ enum Command {
     },
     /// Build a stack step by step on loopback and show what each layer does.
     Tour,
+    /// Send files and directories over DESC (whose top layer must be `mux`):
+    /// one subchannel per file, each verified by the receiver's BLAKE3.
+    /// Connects by default; --listen waits for the receiver instead.
+    Send {
+        /// The stack, e.g. `tcp:127.0.0.1:7000+tls:pin=FINGERPRINT+mux`.
+        desc: String,
+        /// Files and directories to send (directories with everything in them).
+        #[arg(required = true)]
+        paths: Vec<std::path::PathBuf>,
+        /// Listen on DESC for the receiver instead of connecting.
+        #[arg(long, conflicts_with = "connect")]
+        listen: bool,
+        /// Connect (the default; for symmetry with `receive --connect`).
+        #[arg(long)]
+        connect: bool,
+        /// Files in flight at once, each on its own subchannel.
+        #[arg(long, default_value_t = 8)]
+        parallel: usize,
+        /// Compress with zstd (at LEVEL, default 3).
+        #[arg(long, value_name = "LEVEL", num_args = 0..=1, default_missing_value = "3")]
+        zstd: Option<i32>,
+    },
+    /// Receive files into DIR over DESC (whose top layer must be `mux`);
+    /// exits once one connection's transfer is complete. Listens by
+    /// default; --connect reaches out to a listening sender instead.
+    Receive {
+        /// The stack, e.g. `tcp:7000+tls:self-signed+mux`.
+        desc: String,
+        /// The directory to receive into (created if missing).
+        dir: std::path::PathBuf,
+        /// Connect to DESC (a `send --listen`) instead of listening.
+        #[arg(long, conflicts_with = "listen")]
+        connect: bool,
+        /// Listen (the default; for symmetry with `send --listen`).
+        #[arg(long)]
+        listen: bool,
+        /// Replace files that exist (never symbolic links or directories).
+        #[arg(long)]
+        overwrite: bool,
+    },
     /// Serve framed commands on DESC until killed: `echo` (its data back),
     /// `hash` (the SHA-256 of its data), `lookup key=NAME`.
     ServeCommands {
@@ -101,6 +143,34 @@ fn main() -> ExitCode {
             Command::Listen { desc, echo: true } => cli::echo::serve(&desc).await,
             Command::Listen { desc, echo: false } => cli::pipe::listen_once(&desc).await,
             Command::Tour => cli::tour::run(cli.trace).await,
+            Command::Send {
+                desc,
+                paths,
+                listen,
+                parallel,
+                zstd,
+                ..
+            } => {
+                let opts = strata_transfer::SendOptions {
+                    parallel,
+                    zstd,
+                    ..Default::default()
+                };
+                cli::transfer::send(&desc, &paths, listen, opts).await
+            }
+            Command::Receive {
+                desc,
+                dir,
+                connect,
+                overwrite,
+                ..
+            } => {
+                let opts = strata_transfer::ReceiveOptions {
+                    overwrite,
+                    ..Default::default()
+                };
+                cli::transfer::receive(&desc, &dir, connect, opts).await
+            }
             Command::ServeCommands {
                 desc,
                 half_duplex,

@@ -5,6 +5,7 @@ pub mod echo;
 pub mod frames;
 pub mod pipe;
 pub mod tour;
+pub mod transfer;
 
 /// Errors are printed as one line: `strata: error: ...`.
 pub type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;

@@ -132,7 +132,7 @@ pub fn plan<P: AsRef<Path>>(paths: &[P]) -> io::Result<Plan> {
             )));
         }
     }
-    dirs.sort_by(|a: &Entry, b: &Entry| a.path.depth().cmp(&b.path.depth()));
+    dirs.sort_by_key(|e: &Entry| e.path.depth());
     plan.entries = dirs;
     plan.entries.extend(files);
     let mut seen = HashSet::new();

@@ -206,12 +206,9 @@ impl TempFile {
         }
         let (tx, rx) = mpsc::channel();
         let sh = shared.clone();
-        let spawned = std::thread::Builder::new()
+        std::thread::Builder::new()
             .name("strata-transfer-writer".into())
-            .spawn(move || writer(file, target, rx, sh));
-        if let Err(e) = spawned {
-            return Err(e);
-        }
+            .spawn(move || writer(file, target, rx, sh))?;
         Ok(TempFile {
             mode: Mode::Threaded { tx: Some(tx) },
             shared,
