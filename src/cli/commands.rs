@@ -283,3 +283,96 @@ pub async fn call(desc: &str, name: &str, args: &[String], no_data: bool) -> sup
     }
     Ok(())
 }
+
+/// The tour's step: its one-sentence introduction.
+pub const TOUR_INTRO: &str = "7. Frames and commands: a frame layer (Mercurial's format) turns the TLS stream into frames, and a sans-IO reactor serves commands on it — half-duplex here, so every answer waits for the client's half-close.";
+
+/// The tour's step: a half-duplex command server over TLS, a client making
+/// two calls; prints every frame both ways and checks the answers and
+/// their order.
+pub async fn tour_step() -> super::Result {
+    use std::time::Duration;
+    use strata_frames::{human, Call, Caller, Event, HalfClose};
+
+    let server = Stack::parse("tcp:127.0.0.1:0+tls:self-signed", Role::Server)?;
+    let table = Arc::new(table(Duplex::Half, &[])?);
+    let listener = server
+        .listen(move |info: &TransportInfo| server_protocol(Duplex::Half, table.clone(), info))
+        .await?;
+    let pin = server
+        .layers
+        .iter()
+        .find_map(|l| match l {
+            strata::Layer::Tls(c) => c.fingerprint().map(str::to_string),
+            _ => None,
+        })
+        .unwrap_or_default();
+    let desc = format!(
+        "tcp:127.0.0.1:{}+tls:pin={pin}",
+        listener.port().unwrap_or(0)
+    );
+    println!("   server: tcp:127.0.0.1:0+tls:self-signed, frames, command server (half-duplex)");
+    println!("   client: {desc}, frames, two calls");
+
+    let data: &[u8] = b"hello, frames\n";
+    let calls = vec![
+        Call::new("lookup").arg("key", "duplex"),
+        Call::new("hash").data(Bytes::from_static(data)),
+    ];
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let caller = Caller::new(calls, HalfClose::AfterSending)
+        .recording()
+        .on_done(move |o| {
+            let _ = tx.send(o);
+        });
+    let stack = Stack::parse(&desc, Role::Client)?;
+    let handle = stack.connect(Box::new(Framed::new(caller))).await?;
+    let out = tokio::time::timeout(Duration::from_secs(20), rx)
+        .await
+        .map_err(|_| "the exchange did not finish within 20 s")?
+        .map_err(|_| "the client vanished")?;
+    let reason = handle.closed().await;
+
+    println!("   the frames, as `strata frames decode` prints them:");
+    for e in &out.log {
+        let line = match e {
+            Event::Sent(f) => format!("client → {}", human::format(f)),
+            Event::Received(f) => format!("server → {}", human::format(f)),
+            Event::HalfClosed => "client half-closes (the server may answer now)".to_string(),
+            Event::ReadClosed => "server closes".to_string(),
+        };
+        println!("     {line}");
+    }
+    if !reason.is_done() {
+        return Err(format!("the connection ended with: {reason}").into());
+    }
+    if let Some(e) = &out.error {
+        return Err(e.clone().into());
+    }
+    let closed = out.log.iter().position(|e| *e == Event::HalfClosed);
+    let first = out.log.iter().position(|e| matches!(e, Event::Received(_)));
+    if closed.is_none() || first < closed {
+        return Err("an answer arrived before the client's half-close".into());
+    }
+    let want = [
+        "half-duplex\n".to_string(),
+        String::from_utf8_lossy(&hex_line(Sha256::digest(data).as_slice())).into_owned(),
+    ];
+    let got: Vec<String> = out
+        .answers
+        .iter()
+        .map(|a| match a {
+            Ok(b) => String::from_utf8_lossy(b).into_owned(),
+            Err(e) => e.to_string(),
+        })
+        .collect();
+    if got != want {
+        return Err(format!("expected answers {want:?}, got {got:?}").into());
+    }
+    println!(
+        "   answers: lookup key=duplex -> {}, hash -> the SHA-256 of {:?}",
+        got[0].trim(),
+        String::from_utf8_lossy(data)
+    );
+    Ok(())
+}

@@ -78,6 +78,15 @@ pub async fn run(verbose: bool) -> super::Result {
             }
         }
     }
+    // A framed command exchange over TLS (strata-frames), frame by frame.
+    println!("{}", super::commands::TOUR_INTRO);
+    match super::commands::tour_step().await {
+        Ok(()) => println!("   ok\n"),
+        Err(e) => {
+            failures += 1;
+            println!("   FAILED: {e}\n");
+        }
+    }
     if failures > 0 {
         return Err(format!("{failures} step(s) of the tour failed").into());
     }
