@@ -16,7 +16,7 @@
 //! assert_eq!(f.to_bytes()[..], b"\x04\x00\x00\x16hash"[..]);
 //! ```
 //!
-//! [`format`] writes the same syntax back, escaping what is not printable
+//! [`format()`] writes the same syntax back, escaping what is not printable
 //! ASCII, so `parse(format(f)) == f` for every frame.
 
 use bytes::Bytes;

@@ -233,9 +233,11 @@ impl ServerReactor {
         self.deferred_bytes
     }
 
-    /// Bytes of a request held while it is assembled (arguments).
+    /// Bytes of a request's arguments held while it is assembled: names and
+    /// values counted at their declared lengths (an upper bound of the
+    /// memory, at most `max_arg_bytes`).
     pub fn held_bytes(&self) -> usize {
-        self.building.arg_bytes + self.building.partial.as_ref().map_or(0, |p| p.value.len())
+        self.building.arg_bytes
     }
 
     /// Whether the peer broke the protocol.
@@ -343,6 +345,7 @@ impl ServerReactor {
             Some(at) => {
                 let error = ProtocolError::IncompleteRequest(at);
                 self.state = In::Failed;
+                self.building = Building::default();
                 let mut send = held;
                 send.push(error_frame(&error));
                 Action::Error { error, send }
