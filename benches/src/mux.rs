@@ -177,14 +177,19 @@ async fn interleave_sides<'a>(
             samples[i].push(run(i).await?);
         }
     }
+    // Every side reports as many figures (NaN for a side not run).
+    let figures = samples
+        .iter()
+        .filter_map(|s| s.first().map(Vec::len))
+        .max()
+        .unwrap_or(1);
     let mut out = Vec::new();
     for (i, s) in samples.iter().enumerate() {
         if cfg.verbose {
             eprintln!("  {case}: side {i}: {s:.2?}");
         }
-        let figures = s.first().map_or(0, Vec::len);
         out.push(
-            (0..figures.max(1))
+            (0..figures)
                 .map(|f| {
                     let v: Vec<f64> = s.iter().filter_map(|r| r.get(f).copied()).collect();
                     if v.is_empty() {
