@@ -36,6 +36,7 @@ pub mod frames;
 pub mod mux;
 pub mod tcp;
 pub mod tls;
+pub mod transfer;
 
 use std::io;
 
@@ -63,7 +64,11 @@ pub const CASES: &[(&str, &str, bool)] = &[
         "Strata frames (Mercurial format) vs tokio-util LengthDelimitedCodec: encode+decode frames/s (64 B, 16 KiB), 64-byte command round trips over TCP (frame layer + reactors vs a hand-written codec loop)",
         true,
     ),
-    ("transfer", "Strata file transfer", false),
+    (
+        "transfer",
+        "Strata send/receive (strata-transfer over TCP+TLS+mux) vs the same file through tokio-rustls: 1 GiB, BLAKE3 and disk (write, fsync, rename) included on both sides; in the temp dir and on tmpfs",
+        true,
+    ),
 ];
 
 /// Run the case `name`, handing each measurement to `out` as it is made.
@@ -73,6 +78,7 @@ pub async fn run_case(name: &str, cfg: &Config, out: &mut dyn FnMut(Report)) -> 
         "tls" => tls::run(cfg, out).await,
         "frames" => frames::run(cfg, out).await,
         "mux" => mux::run(cfg, out).await,
+        "transfer" => transfer::run(cfg, out).await,
         _ => match CASES.iter().find(|(n, ..)| *n == name) {
             Some(_) => Err(io::Error::new(
                 io::ErrorKind::Unsupported,

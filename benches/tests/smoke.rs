@@ -50,10 +50,6 @@ async fn unknown_and_future_cases_are_errors() {
         .await
         .unwrap_err();
     assert!(e.to_string().contains("unknown case"), "{e}");
-    let e = run_case("transfer", &Config::smoke(), &mut none)
-        .await
-        .unwrap_err();
-    assert!(e.to_string().contains("not implemented yet"), "{e}");
 }
 
 #[tokio::test]

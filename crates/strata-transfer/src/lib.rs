@@ -32,9 +32,11 @@
 //!   callbacks and from each finishing entry's, through
 //!   `Transport::channels()` — no handle, no task, no lock on the stack.
 //!   The mux interleaves them round-robin, each under its own window.
-//! * **Memory is bounded end to end.** The sender reads a chunk only while
+//! * **Memory is bounded end to end.** The sender takes a chunk only while
 //!   its subchannel's write buffer is under the high-water mark (pulled by
-//!   `resume_writing`); the receiver hands chunks to a writer thread and
+//!   `resume_writing`), from a read-ahead thread that reads and hashes a
+//!   bounded number of chunks ahead; the receiver hands chunks to a writer
+//!   thread and
 //!   pauses its subchannel when the disk falls behind — the mux then
 //!   withholds that subchannel's window, which stops the sender's reads of
 //!   that one file, while the others keep moving.
@@ -49,11 +51,14 @@
 //! Like the layers, these are plain [`Protocol`](strata_core::Protocol)s:
 //! they never touch a socket or a runtime and run unchanged over the
 //! in-memory harness (see the tests) or the tokio driver. They do touch the
-//! *disk*, through two narrow doors: the sender's blocking reads of one
-//! chunk at a time inside a callback (from the page cache a memcpy: ~50 µs
-//! for 256 KiB, well under what encrypting it costs), and the receiver's
-//! [`store::TempFile`], which writes on a thread of its own so that a slow
-//! disk, or an `fsync` of a large file, never stalls the connection.
+//! *disk*, through two narrow doors, each a thread beside the connection
+//! fed through a bounded queue: the sender's [`source::Source`] (read and
+//! hash ahead; a file of one chunk or less is read inline, one `read`), and
+//! the receiver's [`store::TempFile`] (hash and write, then `fsync` and
+//! rename). A slow disk, or the `fsync` of a large file, thus never stalls
+//! the connection task or the other subchannels it serves; a protocol that
+//! finds its queue empty (or full) looks again on a 1 ms timer — a timer,
+//! not a wake-up from the thread, so the protocols stay plain callbacks.
 //!
 //! ## Safety
 //!
@@ -96,6 +101,7 @@ pub mod plan;
 pub mod progress;
 pub mod recv;
 pub mod send;
+pub mod source;
 pub mod store;
 pub mod wire;
 
@@ -105,3 +111,6 @@ pub use progress::{Item, Progress, State};
 pub use recv::{Incoming, ReceiveOptions, Receiving};
 pub use send::{SendOptions, Sending};
 pub use wire::{Encoding, Opening, Receipt, Status, WireError};
+
+/// The hash of receipts, re-exported so peers and tools use the same one.
+pub use blake3;

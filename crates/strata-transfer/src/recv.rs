@@ -84,6 +84,10 @@ impl Default for ReceiveOptions {
 const POLL: Duration = Duration::from_millis(1);
 /// Output of one zstd decompression step.
 const DECODE_STEP: usize = 256 * 1024;
+/// Content handed to the writer at a time.
+const BATCH: usize = 256 * 1024;
+/// Progress is published every this many bytes (and at the end).
+const PUBLISH: u64 = 1 << 20;
 
 struct Inner {
     root: PathBuf,
@@ -224,6 +228,12 @@ struct FileRx {
     decoder: Option<Decoder<'static>>,
     /// Compressed input not yet decompressed.
     pending: VecDeque<Bytes>,
+    /// Content not yet handed to the writer (handed over in batches of
+    /// [`BATCH`] bytes: fewer wake-ups of the writer thread).
+    batch: Vec<Bytes>,
+    batch_len: usize,
+    /// `received` as last published in the progress.
+    published: u64,
     high: usize,
     paused: bool,
     eof: bool,
@@ -423,6 +433,9 @@ impl Incoming {
                     file,
                     decoder,
                     pending: VecDeque::new(),
+                    batch: Vec::new(),
+                    batch_len: 0,
+                    published: 0,
                     high: opts.high_water.max(64 * 1024),
                     paused: false,
                     eof: false,
@@ -500,6 +513,7 @@ impl Incoming {
             if let Err(why) = f.drain_decoder(&self.r) {
                 return self.failed(t, why);
             }
+            f.flush();
             if f.received != f.size {
                 let why = format!(
                     "{}: the sender ended after {} of {} bytes",
@@ -618,9 +632,24 @@ impl FileRx {
             ));
         }
         self.received += n;
-        self.file.write(data);
-        r.lock().progress.items[self.idx].moved = self.received;
+        self.batch_len += data.len();
+        self.batch.push(data);
+        if self.batch_len >= BATCH {
+            self.flush();
+        }
+        if self.received - self.published >= PUBLISH || self.received == self.size {
+            self.published = self.received;
+            r.lock().progress.items[self.idx].moved = self.received;
+        }
         Ok(())
+    }
+
+    /// Hand the batch to the writer.
+    fn flush(&mut self) {
+        if !self.batch.is_empty() {
+            self.batch_len = 0;
+            self.file.write_batch(std::mem::take(&mut self.batch));
+        }
     }
 
     /// Decompress pending input in bounded steps while the disk keeps up.

@@ -18,16 +18,15 @@
 //!   read_closed: compare with our BLAKE3, close
 //! ```
 //!
-//! Reading is *pulled by flow control*: a chunk is read from the file only
+//! Reading is *pulled by flow control*: a chunk is taken from the file only
 //! while the subchannel's write buffer is under its high-water mark, and
-//! reading resumes on `resume_writing`. So memory per file is bounded by the
-//! water mark plus one chunk, whatever the file's size, and a slow network
-//! or receiver slows the reading. Reads are plain blocking reads of one
-//! chunk inside the callback: from the page cache that is a memcpy (a
-//! 256 KiB chunk in tens of microseconds); see the crate docs.
+//! taking resumes on `resume_writing`. Files larger than a chunk are read
+//! and hashed by a read-ahead thread a bounded number of chunks ahead
+//! ([`crate::source`]); smaller ones in one read inside the callback. So
+//! memory per file is bounded by the water mark plus the read-ahead,
+//! whatever the file's size, and a slow network or receiver slows the
+//! reading.
 
-use std::fs::File;
-use std::io::Read;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -36,6 +35,7 @@ use strata_core::{BoxProtocol, OpenError, Protocol, Reason, TimerId, Transport};
 
 use crate::plan::{Entry, EntryKind, Plan};
 use crate::progress::{Item, Progress, State};
+use crate::source::{Next, Source};
 use crate::wire::{hex, Encoding, Opening, Receipt, Status, MAX_RECEIPT};
 
 /// How a sender behaves.
@@ -63,8 +63,14 @@ impl Default for SendOptions {
     }
 }
 
+/// How soon an entry looks again when its read-ahead thread is behind.
+const READ_POLL: Duration = Duration::from_millis(1);
+/// How soon an entry whose buffer is full looks again if no pause_writing
+/// came (a fallback; resume_writing is the normal wake-up).
+const STALL_POLL: Duration = Duration::from_millis(5);
+
 /// How often the session channel looks for free slots and the end.
-const TICK: Duration = Duration::from_millis(10);
+const TICK: Duration = Duration::from_millis(2);
 
 struct Inner {
     entries: Vec<Entry>,
@@ -287,9 +293,15 @@ struct EntryTx {
     s: Sending,
     idx: usize,
     entry: Entry,
-    file: Option<File>,
+    source: Option<Source>,
     remaining: u64,
-    hasher: Box<blake3::Hasher>,
+    /// BLAKE3 of everything sent, once the source has ended.
+    hash: Option<[u8; 32]>,
+    /// Looking again for a chunk the read-ahead thread has not made yet
+    /// (or for room, see `pump`).
+    timer: Option<TimerId>,
+    /// Between pause_writing and resume_writing.
+    paused: bool,
     encoder: Option<zstd::stream::write::Encoder<'static, Vec<u8>>>,
     chunk: usize,
     high: usize,
@@ -314,8 +326,10 @@ impl EntryTx {
             idx,
             remaining: entry.size(),
             entry,
-            file: None,
-            hasher: Box::default(),
+            source: None,
+            hash: None,
+            timer: None,
+            paused: false,
             encoder: None,
             chunk: opts.chunk,
             high: opts.high_water,
@@ -332,40 +346,53 @@ impl EntryTx {
         t.abort();
     }
 
-    /// Read and write while the subchannel has room; end the stream after
-    /// the last byte.
+    /// Take chunks and write them while the subchannel has room; end the
+    /// stream after the last one.
     fn pump(&mut self, t: &mut dyn Transport) {
         if self.resolved || !t.can_write() {
             return;
         }
-        while self.remaining > 0 && t.write_buffer_len() < self.high {
-            let n = (self.remaining.min(self.chunk as u64)) as usize;
-            let mut buf = BytesMut::zeroed(n);
-            let mut got = 0;
-            let Some(file) = self.file.as_mut() else {
+        // Write until the buffer is *over* the mark, so that the transport
+        // says pause_writing and, once drained, resume_writing.
+        while t.write_buffer_len() <= self.high {
+            let Some(source) = self.source.as_mut() else {
                 return;
             };
-            while got < n {
-                match file.read(&mut buf[got..]) {
-                    Ok(0) => break,
-                    Ok(k) => got += k,
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                    Err(e) => {
-                        return self.fail(t, format!("reading {}: {e}", self.entry.local.display()))
+            let buf = match source.next(self.chunk) {
+                Next::Chunk(b) => b,
+                Next::Wait => {
+                    if self.timer.is_none() {
+                        self.timer = Some(t.set_timer_after(READ_POLL));
                     }
+                    return;
                 }
+                Next::Failed(why) => return self.fail(t, why),
+                Next::End(hash) => {
+                    if self.remaining != 0 {
+                        let why = format!("{} shrank while being sent", self.entry.local.display());
+                        return self.fail(t, why);
+                    }
+                    self.hash = Some(hash);
+                    self.source = None;
+                    if let Some(enc) = self.encoder.take() {
+                        match enc.finish() {
+                            Ok(out) => t.write(Bytes::from(out)),
+                            Err(e) => return self.fail(t, format!("compressing: {e}")),
+                        }
+                    }
+                    t.close_write();
+                    return;
+                }
+            };
+            let n = buf.len() as u64;
+            if n > self.remaining {
+                let why = format!("{} grew while being sent", self.entry.local.display());
+                return self.fail(t, why);
             }
-            if got < n {
-                return self.fail(
-                    t,
-                    format!("{} shrank while being sent", self.entry.local.display()),
-                );
-            }
-            self.remaining -= n as u64;
-            self.hasher.update(&buf);
-            self.s.add_moved(self.idx, n as u64);
+            self.remaining -= n;
+            self.s.add_moved(self.idx, n);
             match &mut self.encoder {
-                None => t.write(buf.freeze()),
+                None => t.write(buf),
                 Some(enc) => {
                     use std::io::Write;
                     if let Err(e) = enc.write_all(&buf) {
@@ -378,15 +405,11 @@ impl EntryTx {
                 }
             }
         }
-        if self.remaining == 0 {
-            if let Some(enc) = self.encoder.take() {
-                match enc.finish() {
-                    Ok(out) => t.write(Bytes::from(out)),
-                    Err(e) => return self.fail(t, format!("compressing: {e}")),
-                }
-            }
-            self.file = None;
-            t.close_write();
+        // Full. resume_writing normally wakes us; should the transport not
+        // say pause_writing (its buffer is counted with the layers below,
+        // its water marks perhaps on its own queue only), a timer does.
+        if !self.paused && self.timer.is_none() && self.source.is_some() {
+            self.timer = Some(t.set_timer_after(STALL_POLL));
         }
     }
 }
@@ -401,8 +424,9 @@ impl Protocol for EntryTx {
                 t.close_write();
             }
             EntryKind::File { size } => {
-                match File::open(&self.entry.local) {
-                    Ok(f) => self.file = Some(f),
+                let depth = (self.high / self.chunk).max(2);
+                match Source::open(&self.entry.local, size, self.chunk, depth) {
+                    Ok(src) => self.source = Some(src),
                     Err(e) => {
                         return self.fail(t, format!("{}: {e}", self.entry.local.display()));
                     }
@@ -439,8 +463,23 @@ impl Protocol for EntryTx {
         }
     }
 
+    fn pause_writing(&mut self, t: &mut dyn Transport) {
+        self.paused = true;
+        if let Some(id) = self.timer.take() {
+            t.cancel_timer(id);
+        }
+    }
+
     fn resume_writing(&mut self, t: &mut dyn Transport) {
+        self.paused = false;
         self.pump(t);
+    }
+
+    fn timer_fired(&mut self, t: &mut dyn Transport, timer: TimerId) {
+        if self.timer == Some(timer) {
+            self.timer = None;
+            self.pump(t);
+        }
     }
 
     fn read_closed(&mut self, t: &mut dyn Transport) {
@@ -481,8 +520,8 @@ impl EntryTx {
         match (r.status, self.entry.kind) {
             (Status::Ok, EntryKind::Dir) => (State::Done, None),
             (Status::Ok, EntryKind::File { size }) => {
-                let ours = *self.hasher.finalize().as_bytes();
-                if self.remaining != 0 {
+                let ours = self.hash.unwrap_or_default();
+                if self.remaining != 0 || self.hash.is_none() {
                     (
                         State::Failed("the receiver answered before the end".into()),
                         None,

@@ -35,7 +35,7 @@ use bytes::Bytes;
 pub type Finished = Result<[u8; 32], String>;
 
 enum Msg {
-    Data(Bytes),
+    Data(Vec<Bytes>),
     Finish,
 }
 
@@ -217,22 +217,30 @@ impl TempFile {
 
     /// Queue (threaded) or write (inline) a chunk of content.
     pub fn write(&mut self, data: Bytes) {
+        self.write_batch(vec![data]);
+    }
+
+    /// Queue (threaded) or write (inline) several chunks, in order.
+    pub fn write_batch(&mut self, data: Vec<Bytes>) {
         match &mut self.mode {
             Mode::Threaded { tx } => {
-                self.shared.backlog.fetch_add(data.len(), Ordering::AcqRel);
+                let n: usize = data.iter().map(Bytes::len).sum();
+                self.shared.backlog.fetch_add(n, Ordering::AcqRel);
                 if let Some(tx) = tx {
                     let _ = tx.send(Msg::Data(data));
                 }
             }
             Mode::Inline { file, hasher, .. } => {
                 let mut st = self.shared.state.lock().unwrap_or_else(|e| e.into_inner());
-                if st.error.is_some() {
-                    return;
-                }
-                hasher.update(&data);
-                if let Some(f) = file {
-                    if let Err(e) = f.write_all(&data) {
-                        st.error = Some(format!("writing: {e}"));
+                for d in data {
+                    if st.error.is_some() {
+                        return;
+                    }
+                    hasher.update(&d);
+                    if let Some(f) = file {
+                        if let Err(e) = f.write_all(&d) {
+                            st.error = Some(format!("writing: {e}"));
+                        }
                     }
                 }
             }
@@ -322,16 +330,22 @@ fn writer(mut file: File, target: Target, rx: mpsc::Receiver<Msg>, shared: Arc<S
     let mut failed = false;
     loop {
         match rx.recv() {
-            Ok(Msg::Data(d)) => {
-                if !failed {
-                    hasher.update(&d);
-                    if let Err(e) = file.write_all(&d) {
+            Ok(Msg::Data(batch)) => {
+                let mut n = 0;
+                for d in &batch {
+                    n += d.len();
+                    if failed {
+                        continue;
+                    }
+                    hasher.update(d);
+                    if let Err(e) = file.write_all(d) {
                         failed = true;
                         let msg = format!("writing: {e}");
                         set(&|st| st.error = Some(msg.clone()));
                     }
                 }
-                shared.backlog.fetch_sub(d.len(), Ordering::AcqRel);
+                drop(batch);
+                shared.backlog.fetch_sub(n, Ordering::AcqRel);
             }
             Ok(Msg::Finish) => {
                 let outcome = if failed {

@@ -379,16 +379,20 @@ fn an_interrupted_transfer_leaves_no_file_under_its_name_and_says_which() {
     std::fs::create_dir_all(&src).unwrap();
     std::fs::write(src.join("small"), b"tiny").unwrap();
     std::fs::write(src.join("big"), data(3 << 20, 3)).unwrap();
-    let sending = Sending::new(
-        plan(&[src.join("small"), src.join("big")]).unwrap(),
-        SendOptions::default(),
-    );
+    // One chunk: read inline, so the harness's pump alone moves it (no
+    // read-ahead thread to wait for).
+    let opts = SendOptions {
+        chunk: 4 << 20,
+        high_water: 4 << 20,
+        ..SendOptions::default()
+    };
+    let sending = Sending::new(plan(&[src.join("small"), src.join("big")]).unwrap(), opts);
     let receiving = Receiving::new(&dst, inline()).unwrap();
     let client = Mux::client(Config::default().close_when_idle(true), no_inbound())
         .with_initial(sending.session());
     let server = StallAfter {
         inner: Mux::server(Config::default(), receiving.factory()),
-        limit: 1 << 20,
+        limit: 2 << 20,
         seen: 0,
     };
     let mut pair = Pair::new(client, server);
