@@ -87,6 +87,20 @@ pub async fn run(verbose: bool) -> super::Result {
             println!("   FAILED: {e}\n");
         }
     }
+    // Files over the mux (strata-transfer): one subchannel per file.
+    println!("{}", super::transfer::TOUR_INTRO);
+    match super::transfer::tour_step().await {
+        Ok(lines) => {
+            for l in lines {
+                println!("{l}");
+            }
+            println!("   ok\n");
+        }
+        Err(e) => {
+            failures += 1;
+            println!("   FAILED: {e}\n");
+        }
+    }
     if failures > 0 {
         return Err(format!("{failures} step(s) of the tour failed").into());
     }

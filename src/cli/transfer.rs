@@ -399,9 +399,11 @@ pub fn human(n: u64) -> String {
     }
 }
 
+/// The sentence that introduces the tour's transfer step.
+pub const TOUR_INTRO: &str = "8. Files over the mux (strata send / receive): each file on a subchannel of its own — an opening, the bytes, a half-close — and the receiver answers on the same subchannel with the BLAKE3 of what it stored.";
+
 /// The tour's step: a small file transfer over TLS and a mux, in process.
 /// Returns the lines to print.
-#[allow(dead_code)] // wired into `strata tour` in a following commit
 pub async fn tour_step() -> super::Result<Vec<String>> {
     let tmp = std::env::temp_dir().join(format!("strata-tour-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
@@ -454,7 +456,10 @@ pub async fn tour_step() -> super::Result<Vec<String>> {
             .map_err(|e| -> Box<dyn std::error::Error + Send + Sync> { e.into() })?;
         let (sp, rp) = (sending.progress(), receiving.progress());
         let mut lines = vec![
-            format!("   sender:   {client_desc} (the session on subchannel 1, one subchannel per entry)"),
+            format!(
+                "   sender:   {} (the session on subchannel 1, one subchannel per entry)",
+                client_desc.replace(&pin, &format!("{}...", &pin[..pin.len().min(12)]))
+            ),
             "   receiver: tcp:127.0.0.1:0+tls:self-signed+mux, writing into a temp dir".to_string(),
         ];
         for i in &sp.items {
