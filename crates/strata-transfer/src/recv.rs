@@ -32,7 +32,7 @@
 //! When the file's write queue grows past [`ReceiveOptions::high_water`],
 //! the subchannel pauses reading (the mux then withholds that subchannel's
 //! window, and the sender's reading of that file stops); a 1 ms timer
-//! checks the queue and resumes reading below a quarter of the mark.
+//! checks the queue and resumes reading below half the mark.
 
 use std::collections::{HashSet, VecDeque};
 use std::io;
@@ -505,7 +505,7 @@ impl Incoming {
         if !f.paused && backlog > f.high {
             f.paused = true;
             t.pause_reading();
-        } else if f.paused && backlog <= f.high / 4 {
+        } else if f.paused && backlog <= f.high / 2 {
             f.paused = false;
             t.resume_reading();
         }

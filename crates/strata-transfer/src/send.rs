@@ -50,6 +50,10 @@ pub struct SendOptions {
     /// Each subchannel's write-buffer high-water mark: reading pauses above
     /// it. Default 1 MiB.
     pub high_water: usize,
+    /// Bytes a file's read-ahead thread may read beyond what the subchannel
+    /// took. Default 8 MiB: enough that the 1 ms the protocol may wait for
+    /// a chunk never starves a fast connection.
+    pub read_ahead: usize,
 }
 
 impl Default for SendOptions {
@@ -59,6 +63,7 @@ impl Default for SendOptions {
             zstd: None,
             chunk: 256 * 1024,
             high_water: 1024 * 1024,
+            read_ahead: 8 << 20,
         }
     }
 }
@@ -306,6 +311,7 @@ struct EntryTx {
     chunk: usize,
     high: usize,
     level: Option<i32>,
+    read_ahead: usize,
     buf: BytesMut,
     resolved: bool,
     /// Our slot among the `parallel` was given back.
@@ -334,6 +340,7 @@ impl EntryTx {
             chunk: opts.chunk,
             high: opts.high_water,
             level: opts.zstd,
+            read_ahead: opts.read_ahead,
             buf: BytesMut::new(),
             resolved: false,
             released: false,
@@ -424,7 +431,7 @@ impl Protocol for EntryTx {
                 t.close_write();
             }
             EntryKind::File { size } => {
-                let depth = (self.high / self.chunk).max(2);
+                let depth = (self.read_ahead / self.chunk).max(2);
                 match Source::open(&self.entry.local, size, self.chunk, depth) {
                     Ok(src) => self.source = Some(src),
                     Err(e) => {
