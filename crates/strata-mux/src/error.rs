@@ -53,9 +53,10 @@ pub enum MuxError {
         /// The stream id.
         stream: u32,
     },
-    /// The peer opened a stream with an id not above every id it used
-    /// before (yamux ids increase).
-    #[error("the peer opened stream {stream}, not above its last id {last}")]
+    /// The peer opened (SYN) a stream whose id is live or was reset
+    /// recently. (A new id below the highest seen is fine: yamux sends a
+    /// stream's SYN with its first frame, so opens can arrive out of order.)
+    #[error("the peer opened stream {stream} again, which is live or was just reset (highest id {last})")]
     StreamIdReused {
         /// The stream id.
         stream: u32,

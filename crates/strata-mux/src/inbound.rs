@@ -134,13 +134,20 @@ impl Mux {
         if c.is_ours(id) {
             return Err(MuxError::WrongParity { stream: id });
         }
-        if id <= c.last_peer_id {
+        // yamux implementations allocate ids in order but send a stream's
+        // SYN only with its first frame, so opens may arrive out of order
+        // (4 after 6). An id below the highest seen is a new stream unless
+        // it is live or was reset recently (its late frames are expected);
+        // reopening those is a protocol error.
+        if id <= c.last_peer_id
+            && (c.streams.key_of(id).is_some() || c.tombstones.iter().any(|(t, _)| *t == id))
+        {
             return Err(MuxError::StreamIdReused {
                 stream: id,
                 last: c.last_peer_id,
             });
         }
-        c.last_peer_id = id;
+        c.last_peer_id = c.last_peer_id.max(id);
         let full = c.streams.len() >= c.cfg.max_streams;
         let refuse = c.go_away_sent || c.lower_eof || c.failed || full;
         let app = if refuse {

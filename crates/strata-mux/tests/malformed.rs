@@ -165,9 +165,38 @@ fn wrong_parity_open() {
 
 #[test]
 fn reused_stream_id() {
-    let mut s = syn(5);
+    // Opening a stream that is live again is a violation...
+    let mut s = syn(3);
+    s.extend(syn(5));
     s.extend(syn(3));
     assert_violation(s, |e| *e == MuxError::StreamIdReused { stream: 3, last: 5 });
+}
+
+#[test]
+fn out_of_order_opens_are_accepted() {
+    // ...but a new id below the highest is not: yamux sends a stream's SYN
+    // with its first frame, so stream 3 may open after stream 5.
+    let mut s = syn(1);
+    s.extend(syn(5));
+    s.extend(syn(3));
+    for chunk in [1, 12, 4096] {
+        let o = run(s.clone(), chunk, false);
+        assert!(
+            !o.mux_failed,
+            "chunk {chunk}: out-of-order opens failed the mux"
+        );
+        assert_eq!(o.go_away(), None, "chunk {chunk}: {:?}", o.frames);
+        let acks = o
+            .frames
+            .iter()
+            .filter(|h| h.flags.contains(Flags::ACK) && [1, 3, 5].contains(&h.stream))
+            .count();
+        assert_eq!(
+            acks, 3,
+            "chunk {chunk}: every open acknowledged: {:?}",
+            o.frames
+        );
+    }
 }
 
 #[test]
