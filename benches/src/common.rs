@@ -336,6 +336,62 @@ pub fn pattern(len: usize) -> bytes::Bytes {
         .into()
 }
 
+/// The peer side of a throughput run, for any tokio stream (TCP,
+/// tokio-rustls): read `buf_len` bytes at a time until end of stream,
+/// counting (and with `verify` checking) what arrives; returns the count and
+/// the moment the end arrived.
+pub async fn count_to_eof<S>(
+    s: &mut S,
+    buf_len: usize,
+    chunk: usize,
+    total: u64,
+    verify: bool,
+) -> io::Result<(u64, std::time::Instant)>
+where
+    S: tokio::io::AsyncRead + Unpin,
+{
+    use tokio::io::AsyncReadExt;
+    let mut buf = vec![0u8; buf_len];
+    let mut count = 0u64;
+    let mut check = verify.then(|| PatternCheck::new(chunk));
+    loop {
+        let n = s.read(&mut buf).await?;
+        if n == 0 {
+            break;
+        }
+        count += n as u64;
+        if let Some(c) = &mut check {
+            c.feed(&buf[..n]);
+        }
+    }
+    let end = std::time::Instant::now();
+    if let Some(c) = &check {
+        c.finish(total)?;
+    }
+    Ok((count, end))
+}
+
+/// The peer side's sender: `total` bytes of [`pattern`] in `write_all`s of
+/// `chunk`, then `shutdown`, then wait for the receiver's close (as the
+/// Strata sender does).
+pub async fn send_then_wait<S>(s: &mut S, chunk: usize, total: u64) -> io::Result<()>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let data = pattern(chunk);
+    let mut remaining = total;
+    while remaining > 0 {
+        let n = (chunk as u64).min(remaining) as usize;
+        s.write_all(&data[..n]).await?;
+        remaining -= n as u64;
+    }
+    s.shutdown().await?;
+    let mut rest = [0u8; 16];
+    while s.read(&mut rest).await? > 0 {}
+    Ok(())
+}
+
 /// Checks a stream made of repeated [`pattern`] chunks of one length, as
 /// it arrives in arbitrary pieces.
 #[derive(Clone, Debug)]

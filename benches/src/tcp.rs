@@ -39,8 +39,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::common::{
-    corrupt, interleave, join, mb_per_sec, pattern, per_sec, size_name, Config, PatternCheck,
-    Report, Runtimes, Unit,
+    corrupt, count_to_eof, interleave, join, mb_per_sec, pattern, per_sec, send_then_wait,
+    size_name, Config, PatternCheck, Report, Runtimes, Unit,
 };
 
 /// Write sizes measured, with the bytes streamed per run at full scale.
@@ -419,23 +419,7 @@ pub async fn tokio_throughput(
         let receiver = rts.server().spawn(async move {
             let listener = tokio_listener(addr_tx).await?;
             let mut s = tokio_accept(&listener).await?;
-            let mut buf = vec![0u8; READ_BUF];
-            let mut count = 0u64;
-            let mut check = verify.then(|| PatternCheck::new(chunk));
-            loop {
-                let n = s.read(&mut buf).await?;
-                if n == 0 {
-                    break;
-                }
-                count += n as u64;
-                if let Some(c) = &mut check {
-                    c.feed(&buf[..n]);
-                }
-            }
-            let end = Instant::now();
-            if let Some(c) = &check {
-                c.finish(total)?;
-            }
+            let (count, end) = count_to_eof(&mut s, READ_BUF, chunk, total, verify).await?;
             s.shutdown().await?;
             Ok((count, end))
         });
@@ -444,17 +428,7 @@ pub async fn tokio_throughput(
         let sender = rts.client().spawn(async move {
             let start = Instant::now();
             let mut s = tokio_connect(addr).await?;
-            let data = pattern(chunk);
-            let mut remaining = total;
-            while remaining > 0 {
-                let n = (chunk as u64).min(remaining) as usize;
-                s.write_all(&data[..n]).await?;
-                remaining -= n as u64;
-            }
-            s.shutdown().await?;
-            // Wait for the receiver's close, as the Strata sender does.
-            let mut rest = [0u8; 16];
-            while s.read(&mut rest).await? > 0 {}
+            send_then_wait(&mut s, chunk, total).await?;
             Ok(start)
         });
 

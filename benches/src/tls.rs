@@ -43,8 +43,8 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
 use crate::common::{
-    corrupt, interleave, join, mb_per_sec, pattern, per_sec, size_name, Config, PatternCheck,
-    Report, Runtimes, Unit,
+    corrupt, count_to_eof, interleave, join, mb_per_sec, pattern, per_sec, send_then_wait,
+    size_name, Config, Report, Runtimes, Unit,
 };
 use crate::tcp::{
     limit, strata_err, tokio_accept, tokio_connect, tokio_listener, Echo, Pinger, Receiver, Sender,
@@ -278,24 +278,8 @@ pub async fn peer_throughput(
             let listener = tokio_listener(addr_tx).await?;
             let tcp = tokio_accept(&listener).await?;
             let mut s = acceptor.accept(tcp).await?;
-            let mut buf = vec![0u8; READ_BUF];
-            let mut count = 0u64;
-            let mut check = verify.then(|| PatternCheck::new(chunk));
-            loop {
-                // Ok(0) only after the peer's close_notify.
-                let n = s.read(&mut buf).await?;
-                if n == 0 {
-                    break;
-                }
-                count += n as u64;
-                if let Some(c) = &mut check {
-                    c.feed(&buf[..n]);
-                }
-            }
-            let end = Instant::now();
-            if let Some(c) = &check {
-                c.finish(total)?;
-            }
+            // (tokio-rustls: end of stream only after the peer's close_notify.)
+            let (count, end) = count_to_eof(&mut s, READ_BUF, chunk, total, verify).await?;
             s.shutdown().await?;
             Ok((count, end))
         });
@@ -305,17 +289,7 @@ pub async fn peer_throughput(
             let start = Instant::now();
             let tcp = tokio_connect(addr).await?;
             let mut s = connector.connect(server_name(), tcp).await?;
-            let data = pattern(chunk);
-            let mut remaining = total;
-            while remaining > 0 {
-                let n = (chunk as u64).min(remaining) as usize;
-                s.write_all(&data[..n]).await?;
-                remaining -= n as u64;
-            }
-            s.shutdown().await?;
-            // Wait for the receiver's close, as the Strata sender does.
-            let mut rest = [0u8; 16];
-            while s.read(&mut rest).await? > 0 {}
+            send_then_wait(&mut s, chunk, total).await?;
             Ok(start)
         });
 
