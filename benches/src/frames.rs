@@ -175,6 +175,8 @@ impl Handler for EchoData {
 /// calls again.
 pub struct CommandPinger {
     reactor: ClientReactor,
+    /// The request's frames, built into the same vector every time.
+    frames: Vec<Frame>,
     msg: Bytes,
     remaining: u64,
     got: usize,
@@ -189,6 +191,7 @@ impl CommandPinger {
     pub fn new(trips: u64, verify: bool, done: oneshot::Sender<io::Result<Instant>>) -> Self {
         CommandPinger {
             reactor: ClientReactor::default(),
+            frames: Vec::new(),
             msg: pattern(PAYLOAD),
             remaining: trips,
             got: 0,
@@ -199,10 +202,15 @@ impl CommandPinger {
     }
 
     fn call(&mut self, t: &mut dyn FrameTransport) {
-        match self.reactor.command(b"echo", &[], true) {
-            Ok((frames, Some(mut data))) => {
-                t.send_all(frames);
-                t.send_all(data.frames(self.msg.clone(), true));
+        match self
+            .reactor
+            .command_into(&mut self.frames, b"echo", &[], true)
+        {
+            Ok(Some(mut data)) => {
+                data.push(&mut self.frames, self.msg.clone(), true);
+                for f in self.frames.drain(..) {
+                    t.send(f);
+                }
             }
             _ => self.finish(t, Err(strata_err("cannot build the request"))),
         }

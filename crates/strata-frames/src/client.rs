@@ -76,7 +76,14 @@ pub struct ClientReactor {
     max_frame: usize,
     awaiting: usize,
     failed: bool,
+    /// Names and argument headers are copied into this buffer and split
+    /// off it: one allocation per several requests, not one per frame.
+    scratch: BytesMut,
 }
+
+/// The buffer reserved for names and argument headers when the last one
+/// is used up.
+const SCRATCH: usize = 4096;
 
 impl Default for ClientReactor {
     fn default() -> Self {
@@ -91,6 +98,7 @@ impl ClientReactor {
             max_frame: max_frame.clamp(8, crate::MAX_FRAME_LIMIT),
             awaiting: 0,
             failed: false,
+            scratch: BytesMut::new(),
         }
     }
 
@@ -114,6 +122,21 @@ impl ClientReactor {
         args: &[(Bytes, Bytes)],
         data: bool,
     ) -> Result<(Vec<Frame>, Option<DataSender>), RequestError> {
+        let mut frames = Vec::with_capacity(1 + args.len());
+        let sender = self.command_into(&mut frames, name, args, data)?;
+        Ok((frames, sender))
+    }
+
+    /// [`command`](ClientReactor::command), appending the frames to `out`
+    /// (a vector the caller reuses, so that a request allocates nothing).
+    /// On an error nothing is appended.
+    pub fn command_into(
+        &mut self,
+        out: &mut Vec<Frame>,
+        name: &[u8],
+        args: &[(Bytes, Bytes)],
+        data: bool,
+    ) -> Result<Option<DataSender>, RequestError> {
         let max = self.max_frame;
         if name.is_empty() || name.len() > max {
             return Err(RequestError::NameLength {
@@ -143,34 +166,28 @@ impl ClientReactor {
         if flags.is_empty() {
             flags = Flags::NAME_EOS;
         }
-        let mut frames = vec![Frame::new(
-            FrameType::CommandName,
-            flags,
-            Bytes::copy_from_slice(name),
-        )];
+        let name = self.copy(&[name]);
+        out.push(Frame::new(FrameType::CommandName, flags, name));
         for (i, (k, v)) in args.iter().enumerate() {
             let last = i + 1 == args.len();
             let room = max - 4 - k.len();
             let first = v.len().min(room);
-            let mut p = BytesMut::with_capacity(4 + k.len() + first);
-            p.put_u16_le(k.len() as u16);
-            p.put_u16_le(v.len() as u16);
-            p.put_slice(k);
-            p.put_slice(&v[..first]);
+            let lens = [k.len() as u16, v.len() as u16].map(u16::to_le_bytes);
+            let p = self.copy(&[&lens[0], &lens[1], k, &v[..first]]);
             let mut rest = v.slice(first..);
             let end = |more: bool| match (more, last) {
                 (true, _) => Flags::CONTINUATION,
                 (false, true) => Flags::EOA,
                 (false, false) => Flags::NONE,
             };
-            frames.push(Frame::new(
+            out.push(Frame::new(
                 FrameType::CommandArgument,
                 end(!rest.is_empty()),
-                p.freeze(),
+                p,
             ));
             while !rest.is_empty() {
                 let piece = rest.split_to(rest.len().min(max));
-                frames.push(Frame::new(
+                out.push(Frame::new(
                     FrameType::CommandArgument,
                     end(!rest.is_empty()),
                     piece,
@@ -182,7 +199,21 @@ impl ClientReactor {
             max_frame: max,
             done: false,
         });
-        Ok((frames, sender))
+        Ok(sender)
+    }
+
+    /// `parts`, joined, as a `Bytes` split off the scratch buffer.
+    fn copy(&mut self, parts: &[&[u8]]) -> Bytes {
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        if self.scratch.capacity() - self.scratch.len() < len
+            && !self.scratch.try_reclaim(len.max(SCRATCH))
+        {
+            self.scratch.reserve(len.max(SCRATCH));
+        }
+        for p in parts {
+            self.scratch.put_slice(p);
+        }
+        self.scratch.split().freeze()
     }
 
     /// A frame from the server.

@@ -6,7 +6,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use strata_core::{LayerInfo, Protocol, Reason, TimerId, Transport, TransportInfo};
 
-use crate::codec::{Decoder, HeaderArena};
+use crate::codec::{Decoder, Encoder};
 use crate::{Frame, FrameError, DEFAULT_MAX_FRAME, MAX_FRAME_LIMIT};
 
 /// What sits on a frame layer: [`Protocol`] with frames for bytes.
@@ -148,7 +148,9 @@ pub struct Framed<P> {
 
 struct Core {
     dec: Decoder,
-    arena: HeaderArena,
+    /// Frames sent in the current callback, flushed below when it returns
+    /// (see [`View`]'s `Drop`).
+    enc: Encoder,
     made: bool,
     read_paused: bool,
     /// The peer's end of stream arrived from below.
@@ -176,7 +178,7 @@ impl<P: FrameProtocol> Framed<P> {
             app,
             core: Core {
                 dec: Decoder::new(max_frame.min(MAX_FRAME_LIMIT)),
-                arena: HeaderArena::default(),
+                enc: Encoder::default(),
                 made: false,
                 read_paused: false,
                 eof: false,
@@ -313,9 +315,30 @@ impl<P: FrameProtocol> Protocol for Framed<P> {
 
 /// The frame layer's face to the protocol above: borrows the layer's state
 /// and the transport below for the length of one callback.
+///
+/// Frames sent in a callback are gathered by the [`Encoder`] and go below
+/// as one write when the view is dropped, that is when the callback
+/// returns (or earlier, before a close or a large payload): whatever a
+/// callback sends leaves in the same order, in one piece.
 struct View<'a> {
     core: &'a mut Core,
     lower: &'a mut dyn Transport,
+}
+
+impl View<'_> {
+    #[inline]
+    fn flush(&mut self) {
+        if let Some(batch) = self.core.enc.flush() {
+            self.lower.write(batch);
+        }
+    }
+}
+
+impl Drop for View<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        self.flush();
+    }
 }
 
 impl FrameTransport for View<'_> {
@@ -333,11 +356,8 @@ impl FrameTransport for View<'_> {
             return;
         }
         self.core.frames_out += 1;
-        let header = self.core.arena.header(&frame);
-        self.lower.write(header);
-        if !frame.payload.is_empty() {
-            self.lower.write(frame.payload);
-        }
+        let lower = &mut *self.lower;
+        self.core.enc.encode(frame, |b| lower.write(b));
     }
 
     fn max_frame(&self) -> usize {
@@ -345,15 +365,18 @@ impl FrameTransport for View<'_> {
     }
 
     fn close_write(&mut self) {
+        self.flush();
         self.lower.close_write();
     }
 
     fn close(&mut self) {
+        self.flush();
         self.core.closed = true;
         self.lower.close();
     }
 
     fn abort(&mut self) {
+        self.core.enc.discard();
         self.core.closed = true;
         self.lower.abort();
     }
@@ -375,7 +398,7 @@ impl FrameTransport for View<'_> {
     }
 
     fn write_buffer_len(&self) -> usize {
-        self.lower.write_buffer_len()
+        self.lower.write_buffer_len() + self.core.enc.pending()
     }
 
     fn can_send(&self) -> bool {
@@ -387,7 +410,7 @@ impl FrameTransport for View<'_> {
         let mut l = LayerInfo::new("frames")
             .with_fact("frames-in", self.core.frames_in.to_string())
             .with_fact("frames-out", self.core.frames_out.to_string());
-        l.buffered = 0;
+        l.buffered = self.core.enc.pending();
         info.push(l);
         info
     }

@@ -15,10 +15,10 @@
 //!   FrameProtocol P      frame_received(Frame)          send(Frame)
 //!        ^  |                    ^                           |
 //!        |  v                    |  (view: FrameTransport)   v
-//!   Framed<P>            Decoder: bytes -> frames     header arena + payload as is
+//!   Framed<P>            Decoder: bytes -> frames     Encoder: frames -> bytes
 //!        ^  |                    ^  (Protocol)               |
 //!        |  v                    |                           v
-//!   transport below      data_received(bytes)         write(header), write(payload)
+//!   transport below      data_received(bytes)         write(one batch per callback)
 //! ```
 //!
 //! The wire format is Mercurial's (`wireprotoframing.py`): a 4-byte header —
@@ -36,8 +36,11 @@
 //! Payloads are `Bytes` both ways and are not copied: a received frame's
 //! payload is a slice of the bytes that arrived (only a frame split across
 //! reads is gathered, once, into a buffer of its size), and a sent frame's
-//! payload goes below as it is, after a 4-byte header split off a shared
-//! arena. The default maximum payload is 32 KiB
+//! payload over [`COPY_MAX`] (1 KiB) goes below as it is, after its 4-byte
+//! header. Smaller frames are copied, header and payload, into one buffer
+//! per callback ([`Encoder`]), so what a callback sends reaches the
+//! transport below as one write: a small request is one `write` system
+//! call, not a vectored write of six pieces. The default maximum payload is 32 KiB
 //! ([`DEFAULT_MAX_FRAME`]), configurable up to 2^24 - 1
 //! ([`Framed::with_max_frame`]). A header is checked as soon as it is in
 //! (type known, flags defined for the type, length within the limit), so
@@ -137,7 +140,7 @@ mod service;
 
 pub use caller::{Call, Caller, Event, HalfClose, Outcome};
 pub use client::{ClientAction, ClientReactor, DataSender};
-pub use codec::{decode_all, Decoder, HeaderArena};
+pub use codec::{decode_all, Decoder, Encoder, COPY_MAX};
 pub use error::{ErrorKind, FrameError, ProtocolError, RequestError, ServerError};
 pub use frame::{
     parse_header, Flags, Frame, FrameType, DEFAULT_MAX_FRAME, HEADER_LEN, MAX_FRAME_LIMIT,

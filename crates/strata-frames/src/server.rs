@@ -196,6 +196,9 @@ pub struct ServerReactor {
     /// Frames held in half-duplex mode, and their wire bytes.
     deferred: Vec<Frame>,
     deferred_bytes: usize,
+    /// An emptied frame vector given back with [`recycle`](Self::recycle),
+    /// reused by the next response.
+    spare: Vec<Frame>,
 }
 
 impl Default for ServerReactor {
@@ -215,6 +218,19 @@ impl ServerReactor {
             input_ended: false,
             deferred: Vec::new(),
             deferred_bytes: 0,
+            spare: Vec::new(),
+        }
+    }
+
+    /// Give back the vector of an [`Action::Send`] once its frames are
+    /// sent: the next response reuses it instead of allocating (a
+    /// connection answering one small command after another then allocates
+    /// nothing per answer). Optional.
+    #[inline]
+    pub fn recycle(&mut self, mut frames: Vec<Frame>) {
+        frames.clear();
+        if frames.capacity() > self.spare.capacity() && frames.capacity() <= RECYCLE_MAX {
+            self.spare = frames;
         }
     }
 
@@ -292,7 +308,8 @@ impl ServerReactor {
         if data.is_empty() && !eos {
             return Action::Noop;
         }
-        let mut frames = Vec::with_capacity(1 + data.len() / self.cfg.max_frame.max(1));
+        let mut frames = std::mem::take(&mut self.spare);
+        frames.reserve(1 + data.len() / self.cfg.max_frame.max(1));
         split(
             &mut frames,
             FrameType::BytesResponse,
@@ -557,6 +574,9 @@ impl ServerReactor {
         Action::Noop
     }
 }
+
+/// The largest frame vector kept for reuse by [`ServerReactor::recycle`].
+const RECYCLE_MAX: usize = 64;
 
 /// The error-response frame (flag `protocol`) for `e`.
 pub fn error_frame(e: &ProtocolError) -> Frame {

@@ -36,20 +36,20 @@ impl Reply<'_> {
     /// A piece of the response; more will follow.
     pub fn send(&mut self, data: Bytes) {
         let a = self.reactor.on_response(data, false);
-        carry_out(a, self.t);
+        carry_out(a, self.reactor, self.t);
     }
 
     /// The last piece of the response (may be empty).
     pub fn finish(&mut self, data: Bytes) {
         let a = self.reactor.on_response(data, true);
-        carry_out(a, self.t);
+        carry_out(a, self.reactor, self.t);
     }
 
     /// The command failed: an error-response frame (flag `application`)
     /// answers it.
     pub fn fail(&mut self, message: &str) {
         let a = self.reactor.on_application_error(message);
-        carry_out(a, self.t);
+        carry_out(a, self.reactor, self.t);
     }
 
     /// Whether the transport's write buffer is above its high-water mark
@@ -61,15 +61,24 @@ impl Reply<'_> {
 
 /// Sends what a response action says to send. Run/Data cannot come from a
 /// response event.
-fn carry_out(a: Action, t: &mut dyn FrameTransport) {
+fn carry_out(a: Action, reactor: &mut ServerReactor, t: &mut dyn FrameTransport) {
     match a {
-        Action::Send(frames) => t.send_all(frames),
+        Action::Send(frames) => send(frames, reactor, t),
         Action::Error { error, send } => {
             tracing::warn!(%error, "command protocol error");
             t.send_all(send);
         }
         _ => {}
     }
+}
+
+/// Send `frames` and give their vector back to the reactor for reuse.
+#[inline]
+fn send(mut frames: Vec<Frame>, reactor: &mut ServerReactor, t: &mut dyn FrameTransport) {
+    for f in frames.drain(..) {
+        t.send(f);
+    }
+    reactor.recycle(frames);
 }
 
 /// A command server: a [`ServerReactor`] on a frame transport, running a
@@ -127,7 +136,7 @@ impl<H: Handler> CommandServer<H> {
         } = self;
         match a {
             Action::WantFrame | Action::Noop => {}
-            Action::Send(frames) => t.send_all(frames),
+            Action::Send(frames) => send(frames, reactor, t),
             Action::Run(cmd) => handler.command(&cmd, &mut Reply { reactor, t }),
             Action::Data { data, eos } => handler.data(data, eos, &mut Reply { reactor, t }),
             Action::Error { error: e, send } => {

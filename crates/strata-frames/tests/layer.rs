@@ -65,11 +65,12 @@ const THREE: [&str; 3] = [
 ];
 
 #[test]
-fn frames_go_below_as_header_then_payload() {
+fn a_callbacks_small_frames_go_below_as_one_write() {
     let mut t = RecordingTransport::new();
     let mut f = Framed::new(Rec::default());
     f.connection_made(&mut t);
-    assert_eq!(t.calls, vec![Call::Write(4), Call::Write(2)]);
+    // Header and payload together, written when the callback returned.
+    assert_eq!(t.calls, vec![Call::Write(6)]);
     assert_eq!(&t.take_written()[..], b"\x02\x00\x00\x11hi");
 }
 
