@@ -5,22 +5,24 @@
 //! [`BaseTransport`]. Each poll runs rounds of
 //!
 //! 1. **commands** posted through a [`Handle`];
-//! 2. **writes**: the write queue goes out with vectored writes (up to
-//!    [`MAX_IOV`] buffers at once, no copying), settling after each so that
-//!    `resume_writing` comes as soon as the buffer drains; once the protocol
-//!    asked to close its write side and the queue is empty, `poll_shutdown`
-//!    sends the FIN and `write_closed` follows;
+//! 2. **timers**: those due fire; a single `tokio::time::Sleep` waits for
+//!    the earliest of the others;
 //! 3. **one read** into a reused buffer, while the protocol wants data: the
 //!    bytes go up as a frozen slice of that buffer (no copy); `Ok(0)` is the
 //!    peer's end-of-stream; an error fails the connection (`ECONNRESET` →
 //!    [`Reason::Reset`]);
-//! 4. **timers**: those due fire; a single `tokio::time::Sleep` waits for
-//!    the earliest of the others.
+//! 4. **writes**: the write queue goes out with vectored writes (up to
+//!    [`MAX_IOV`] buffers at once, no copying), settling after each so that
+//!    `resume_writing` comes as soon as the buffer drains; once the protocol
+//!    asked to close its write side and the queue is empty, `poll_shutdown`
+//!    sends the FIN and `write_closed` follows;
 //!
 //! until nothing makes progress (every source then has registered a
 //! wake-up) or a round budget is spent (the task then yields to others and
-//! wakes itself). Because a round starts with writes, whatever a callback
-//! wrote goes out in the same poll that delivered the data.
+//! wakes itself). Because writes come last in a round, whatever a command,
+//! a timer or a read made the stack write goes out in that same round: a
+//! request read is answered by the write that follows it, and one more
+//! round, finding nothing to do, ends the poll.
 //!
 //! A source that returned `Pending` is not polled again in the same poll:
 //! its wake-up is registered, so asking again would only re-register it
@@ -175,9 +177,9 @@ impl<IO: Io, P: Protocol + 'static> Connection<IO, P> {
         self.base.now = Instant::now();
         for _ in 0..MAX_ROUNDS {
             let mut progress = self.poll_commands(cx);
-            progress |= self.poll_writes(cx);
-            progress |= self.poll_read(cx);
             progress |= self.poll_timers(cx);
+            progress |= self.poll_read(cx);
+            progress |= self.poll_writes(cx);
             if self.base.lifecycle.is_lost() {
                 return self.finish(cx);
             }
