@@ -1,5 +1,6 @@
 //! The state every *bottom* stream transport keeps, written once.
 
+use std::cell::Cell;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -25,7 +26,9 @@ use crate::{
 ///   queue, sends its end-of-stream and calls [`fin_sent`](BaseTransport::fin_sent);
 /// * resets the peer when [`take_reset_request`](BaseTransport::take_reset_request)
 ///   says so;
-/// * keeps [`now`](BaseTransport::now) current and fires timers with
+/// * keeps the clock current ([`set_now`](BaseTransport::set_now), or
+///   [`clock_moved`](BaseTransport::clock_moved) to have it read from the
+///   system clock when first asked) and fires timers with
 ///   [`fire_timers`](BaseTransport::fire_timers);
 /// * after anything it did, calls [`settle`](BaseTransport::settle) so that
 ///   the callbacks the close contract and the water marks say are due get
@@ -42,8 +45,9 @@ pub struct BaseTransport {
     pub read_paused: bool,
     /// Pending timers of the whole stack.
     pub timers: Timers,
-    /// The clock reading callbacks see.
-    pub now: Instant,
+    /// The clock reading callbacks see ([`Transport::now`]); `None` until
+    /// first asked after [`clock_moved`](BaseTransport::clock_moved).
+    now: Cell<Option<Instant>>,
     /// Addresses and the bottom layer's description.
     pub info: TransportInfo,
     /// Bytes received from the wire.
@@ -64,7 +68,7 @@ impl BaseTransport {
             marks: WaterMarks::default(),
             read_paused: false,
             timers: Timers::new(),
-            now,
+            now: Cell::new(Some(now)),
             info,
             bytes_in: 0,
             bytes_out: 0,
@@ -118,6 +122,22 @@ impl BaseTransport {
         self.settle(p);
     }
 
+    /// Set the clock callbacks see (a virtual clock, or the time a timer
+    /// was due).
+    #[inline]
+    pub fn set_now(&mut self, now: Instant) {
+        self.now.set(Some(now));
+    }
+
+    /// Time has passed: the next [`Transport::now`] reads the system clock
+    /// (once; later calls in the same callback see the same reading). The
+    /// tokio driver calls this at each poll, so a poll whose stack never
+    /// asks the time never reads the clock.
+    #[inline]
+    pub fn clock_moved(&mut self) {
+        self.now.set(None);
+    }
+
     /// Whether the protocol aborted and the owner has not yet reset the
     /// peer; clears the request.
     pub fn take_reset_request(&mut self) -> bool {
@@ -127,7 +147,7 @@ impl BaseTransport {
     /// Fire every timer due at [`now`](BaseTransport::now), settling after each.
     pub fn fire_timers<P: Protocol + ?Sized>(&mut self, p: &mut P) {
         while self.lifecycle.is_live() {
-            let Some(id) = self.timers.pop_expired(self.now) else {
+            let Some(id) = self.timers.pop_expired(self.now()) else {
                 break;
             };
             p.timer_fired(self, id);
@@ -238,8 +258,16 @@ impl Transport for BaseTransport {
         info
     }
 
+    #[inline]
     fn now(&self) -> Instant {
-        self.now
+        match self.now.get() {
+            Some(t) => t,
+            None => {
+                let t = Instant::now();
+                self.now.set(Some(t));
+                t
+            }
+        }
     }
 
     fn set_timer(&mut self, deadline: Instant) -> TimerId {

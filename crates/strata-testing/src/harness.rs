@@ -174,8 +174,8 @@ impl<A: Protocol, B: Protocol> Pair<A, B> {
     pub fn start(&mut self) {
         if !self.started {
             self.started = true;
-            self.a.t.now = self.now;
-            self.b.t.now = self.now;
+            self.a.t.set_now(self.now);
+            self.b.t.set_now(self.now);
             self.a.t.start(&mut self.a.proto);
             self.b.t.start(&mut self.b.proto);
         }
@@ -283,8 +283,8 @@ impl<A: Protocol, B: Protocol> Pair<A, B> {
 
     fn set_now(&mut self, t: Instant) {
         self.now = t;
-        self.a.t.now = t;
-        self.b.t.now = t;
+        self.a.t.set_now(t);
+        self.b.t.set_now(t);
     }
 
     fn fire(&mut self) {

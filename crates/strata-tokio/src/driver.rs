@@ -27,7 +27,8 @@
 //! A source that returned `Pending` is not polled again in the same poll:
 //! its wake-up is registered, so asking again would only re-register it
 //! (and, for a socket, re-check readiness) once per round. The clock the
-//! stack sees ([`Transport::now`]) is read once per poll; timers read it
+//! stack sees ([`Transport::now`]) is read at most once per poll, when a
+//! layer first asks ([`BaseTransport::clock_moved`]); timers read it
 //! afresh when one is due.
 //!
 //! The future resolves when the protocol has seen `connection_lost`. If the
@@ -169,12 +170,12 @@ impl<IO: Io, P: Protocol + 'static> Connection<IO, P> {
         if let Phase::Running { started } = &mut self.phase {
             if !*started {
                 *started = true;
-                self.base.now = Instant::now();
+                self.base.clock_moved();
                 self.base.start(&mut self.top);
             }
         }
         self.blocked = Blocked::default();
-        self.base.now = Instant::now();
+        self.base.clock_moved();
         for _ in 0..MAX_ROUNDS {
             let mut progress = self.poll_commands(cx);
             progress |= self.poll_timers(cx);
@@ -374,7 +375,7 @@ impl<IO: Io, P: Protocol + 'static> Connection<IO, P> {
         }
         // Tokio rounds deadlines up to the millisecond, so the clock is at
         // or past `deadline` here; `max` guards against a clock that is not.
-        self.base.now = now.max(deadline);
+        self.base.set_now(now.max(deadline));
         self.base.fire_timers(&mut self.top);
         true
     }
