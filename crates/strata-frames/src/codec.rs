@@ -123,8 +123,17 @@ impl Decoder {
                 let (kind, flags, len) = parse_header(h, self.max)?;
                 let total = HEADER_LEN + len;
                 if self.cur.len() >= total {
-                    let payload = self.cur.slice(HEADER_LEN..total);
-                    self.cur.advance(total);
+                    let payload = if self.cur.len() == total {
+                        // The frame ends the piece: take the piece itself
+                        // (no reference-count traffic for a slice).
+                        let mut whole = std::mem::take(&mut self.cur);
+                        whole.advance(HEADER_LEN);
+                        whole
+                    } else {
+                        let payload = self.cur.slice(HEADER_LEN..total);
+                        self.cur.advance(total);
+                        payload
+                    };
                     return Ok(Some(Frame {
                         kind,
                         flags,
