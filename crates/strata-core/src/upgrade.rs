@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
-use crate::{Protocol, Reason, TimerId, Transport, TransportInfo};
+use crate::{Channels, Protocol, Reason, TimerId, Transport, TransportInfo};
 
 /// A protocol that can be moved between threads and boxed: what upgrades
 /// operate on.
@@ -189,6 +189,9 @@ impl Transport for UpgradableView<'_> {
         *self.pending = Some(upgrade);
         Ok(())
     }
+    fn channels(&mut self) -> Option<&mut dyn Channels> {
+        self.lower.channels()
+    }
 }
 
 impl Protocol for Upgradable {
@@ -216,5 +219,71 @@ impl Protocol for Upgradable {
     }
     fn timer_fired(&mut self, t: &mut dyn Transport, timer: TimerId) {
         self.call(t, |p, v| p.timer_fired(v, timer))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Addr, ChannelId, LayerInfo, OpenError};
+
+    /// A transport below that can open sibling channels (as a mux
+    /// subchannel can), counting the opens.
+    #[derive(Default)]
+    struct Below {
+        opened: ChannelId,
+    }
+    impl Channels for Below {
+        fn open_channel(&mut self, _proto: BoxProtocol) -> Result<ChannelId, OpenError> {
+            self.opened += 1;
+            Ok(self.opened)
+        }
+    }
+    impl Transport for Below {
+        fn write(&mut self, _data: Bytes) {}
+        fn close_write(&mut self) {}
+        fn close(&mut self) {}
+        fn abort(&mut self) {}
+        fn pause_reading(&mut self) {}
+        fn resume_reading(&mut self) {}
+        fn write_buffer_len(&self) -> usize {
+            0
+        }
+        fn set_write_buffer_limits(&mut self, _high: usize, _low: usize) {}
+        fn can_write(&self) -> bool {
+            true
+        }
+        fn info(&self) -> TransportInfo {
+            TransportInfo::new(Addr::Unknown, Addr::Unknown, LayerInfo::new("below"))
+        }
+        fn now(&self) -> Instant {
+            Instant::now()
+        }
+        fn set_timer(&mut self, _deadline: Instant) -> TimerId {
+            TimerId(0)
+        }
+        fn cancel_timer(&mut self, _timer: TimerId) {}
+        fn channels(&mut self) -> Option<&mut dyn Channels> {
+            Some(self)
+        }
+    }
+
+    /// Opens a sibling channel when data arrives.
+    struct Opener;
+    impl Protocol for Opener {
+        fn data_received(&mut self, t: &mut dyn Transport, _data: Bytes) {
+            let ch = t.channels().expect("the channels of the transport below");
+            ch.open_channel(Box::new(Placeholder)).unwrap();
+        }
+    }
+
+    /// Putting a protocol in an `Upgradable` does not hide the channels of
+    /// the transport below it.
+    #[test]
+    fn the_view_forwards_channels() {
+        let mut below = Below::default();
+        let mut up = Upgradable::new(Box::new(Opener));
+        up.data_received(&mut below, Bytes::from_static(b"x"));
+        assert_eq!(below.opened, 1);
     }
 }
