@@ -8,11 +8,13 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
+use bytes::BufMut;
+
 use strata_core::{BoxProtocol, LayerInfo, OpenError, TimerId, Transport, TransportInfo};
 
 use crate::config::Config;
 use crate::flood::ResetGuard;
-use crate::frame::{Decoder, Flags, Header, HeaderArena, HEADER_LEN};
+use crate::frame::{Decoder, Flags, Header, HeaderArena, HEADER_LEN, SMALL_FRAME};
 use crate::ping::PingState;
 use crate::remote::RemoteShared;
 use crate::schedule::Schedule;
@@ -35,9 +37,10 @@ pub enum Role {
 pub(crate) enum Current {
     /// Between frames.
     None,
-    /// A live stream (looked up by id at each piece: the app may reset it
-    /// between pieces); its flags take effect at the end of the payload.
-    Stream(u32, Flags),
+    /// A live stream, by id and key (checked at each piece: the app may
+    /// reset it between pieces, and its key may then be reused); its flags
+    /// take effect at the end of the payload.
+    Stream(u32, usize, Flags),
     /// A stream that is gone: the payload is dropped.
     Discard,
 }
@@ -325,7 +328,8 @@ impl Core {
     /// Hand data frames below, round-robin over the ready streams, while
     /// the transport below takes them. Frames are `max_frame` bytes when
     /// other streams wait, up to `max_burst` when one stream is alone.
-    /// Payloads are slices of what the apps wrote: no copy.
+    /// Payloads are slices of what the apps wrote (no copy), except small
+    /// ones, copied behind their header into one buffer.
     pub fn flush(&mut self, lower: &mut dyn Transport) {
         while self.lower_ok(lower) {
             let Some(key) = self.ready.pop(&mut self.streams) else {
@@ -355,28 +359,39 @@ impl Core {
                 continue;
             }
             let flags = if fin { Flags::FIN } else { Flags::NONE };
-            lower.write(arena.header(Header::data(s.id, flags, n as u32)));
-            let mut left = n;
-            while left > 0 {
-                let Some(front) = s.send.queue.front() else {
-                    break;
-                };
-                let m = front.len().min(left);
-                let piece = if m == front.len() {
-                    front.clone()
-                } else {
-                    front.slice(..m)
-                };
-                s.send.queue.advance(m);
-                lower.write(piece);
-                left -= m;
+            let h = Header::data(s.id, flags, n as u32);
+            let q = &mut s.send.queue;
+            if n <= SMALL_FRAME {
+                // Header and payload in one buffer (a small copy).
+                lower.write(arena.frame(h, |buf| {
+                    let mut left = n;
+                    while let Some(front) = q.front().filter(|_| left > 0) {
+                        let m = front.len().min(left);
+                        buf.put_slice(&front[..m]);
+                        q.advance(m);
+                        left -= m;
+                    }
+                }));
+            } else {
+                lower.write(arena.header(h));
+                let mut left = n;
+                while left > 0 && !q.is_empty() {
+                    // The front buffer itself, or a slice of it: no copy.
+                    let m = q.front().map_or(0, |f| f.len()).min(left);
+                    lower.write(q.take(m));
+                    left -= m;
+                }
             }
             s.send.credit -= n as u32;
             *bytes_out += (HEADER_LEN + n) as u64;
             if fin {
                 s.life.fin_sent();
             }
-            if !s.dirty {
+            // Callbacks can be due only if the FIN went (write_closed, or
+            // connection_lost after close), the queue fell while the app
+            // is paused (resume_writing), or credit ran out (the queue may
+            // be stranded once the peer has ended).
+            if (fin || s.send.marks.is_paused() || s.send.credit == 0) && !s.dirty {
                 s.dirty = true;
                 dirty.push(key);
             }

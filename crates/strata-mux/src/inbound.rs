@@ -40,8 +40,8 @@ impl Mux {
                 FrameType::Data | FrameType::WindowUpdate => self.on_stream_header(lower, h),
             },
             Item::Payload(b) => {
-                if let Current::Stream(id, _) = self.core.current {
-                    if let Some(key) = self.core.streams.key_of(id) {
+                if let Current::Stream(id, key, _) = self.core.current {
+                    if let Some(key) = self.core.streams.still(key, id) {
                         self.receive(lower, key, b);
                     }
                 }
@@ -49,8 +49,8 @@ impl Mux {
             }
             Item::DataEnd => {
                 let cur = std::mem::replace(&mut self.core.current, Current::None);
-                if let Current::Stream(id, flags) = cur {
-                    if let Some(key) = self.core.streams.key_of(id) {
+                if let Current::Stream(id, key, flags) = cur {
+                    if let Some(key) = self.core.streams.still(key, id) {
                         self.on_flags(lower, key, flags)?;
                     }
                 }
@@ -120,7 +120,7 @@ impl Mux {
                         window,
                     });
                 }
-                c.current = Current::Stream(h.stream, h.flags);
+                c.current = Current::Stream(h.stream, key, h.flags);
                 Ok(())
             }
         }

@@ -50,7 +50,8 @@
 //!   not ended).
 //! * Data is delivered as slices of what was read (no copy) and sent as
 //!   slices of what was written (no copy): a frame is a 12-byte header
-//!   followed by the app's own `Bytes`.
+//!   followed by the app's own `Bytes`. Only a small frame (at most 512
+//!   bytes of payload) is copied, with its header, into one buffer.
 //!
 //! ## Flow control without head-of-line blocking
 //!

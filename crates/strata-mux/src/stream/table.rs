@@ -76,6 +76,13 @@ impl StreamTable {
         self.ids.get(&id).copied()
     }
 
+    /// `key` if it still holds stream `id` (cheaper than
+    /// [`key_of`](Self::key_of) when the key is known).
+    #[inline]
+    pub fn still(&self, key: usize, id: u32) -> Option<usize> {
+        self.get(key).filter(|s| s.id == id).map(|_| key)
+    }
+
     /// Live streams.
     pub fn len(&self) -> usize {
         self.ids.len()
