@@ -15,7 +15,7 @@
 //!
 //! Window settings are the same on both: every stream starts at the
 //! spec's 256 KiB and both auto-tune (Strata `Config::default()`: windows
-//! up to 16 MiB within a 64 MiB budget; yamux's default: a 1 GiB
+//! up to 1 MiB within a 64 MiB budget; yamux's default: a 1 GiB
 //! connection-wide cap). Both interleave 16 KiB frames when several
 //! streams send (yamux always splits at 16 KiB; Strata sends up to 256 KiB
 //! when one subchannel is alone).
@@ -32,6 +32,10 @@
 //! another ([`Runtimes`]), so "client" is everything the opening end holds
 //! (the mux or yamux connection and, for yamux, the `Stream` handles the
 //! application must keep) and "server" the same at the accepting end.
+//!
+//! `--filter` takes a measurement (`pingpong/64B`) or one of its lines
+//! (`pingpong/64B/vs-tcp`: then only Strata and that line's peer run, so
+//! `--only peer` runs that peer alone, e.g. for callgrind).
 //!
 //! Every figure is a median over interleaved runs. Ratios are
 //! Strata/peer for rates and peer/Strata for times and bytes, so above 1
@@ -151,21 +155,50 @@ async fn bytes_on(rt: &tokio::runtime::Handle) -> io::Result<isize> {
 
 type Run<'a> = Pin<Box<dyn Future<Output = io::Result<Vec<f64>>> + 'a>>;
 
-/// Run side 0 (Strata) and sides 1.. (the peers) in turn, `cfg.warmup`
-/// times unmeasured and then `cfg.reps` times, interleaved; each run gives
-/// one or more figures. Returns, per side, the median of each figure
-/// (NaN for a side `--only` skipped).
+/// What `--filter` selects of the measurement `case`, whose peers (sides
+/// 1..) are reported on the lines `{case}/{lines[i - 1]}`: `None` if
+/// nothing; else which sides to run — all of them, unless the filter names
+/// lines rather than the case (`pingpong/64B/vs-tcp`: Strata and the TCP
+/// peer only, so `--only peer` then profiles that peer alone). An empty
+/// line name is never matched on its own.
+fn selection(cfg: &Config, case: &str, lines: &[&str]) -> Option<Vec<bool>> {
+    let all = vec![true; lines.len() + 1];
+    let Some(f) = cfg.filter.as_deref() else {
+        return Some(all);
+    };
+    if case.contains(f) {
+        return Some(all);
+    }
+    let named: Vec<bool> = lines
+        .iter()
+        .map(|l| !l.is_empty() && format!("{case}/{l}").contains(f))
+        .collect();
+    named
+        .iter()
+        .any(|&n| n)
+        .then(|| std::iter::once(true).chain(named).collect())
+}
+
+/// Run side 0 (Strata) and sides 1.. (the peers) marked in `sides` in
+/// turn, `cfg.warmup` times unmeasured and then `cfg.reps` times,
+/// interleaved; each run gives one or more figures. Returns, per side, the
+/// median of each figure (NaN for a side not run: unmarked, or skipped by
+/// `--only`).
 async fn interleave_sides<'a>(
     cfg: &Config,
     case: &str,
-    sides: usize,
+    sides: &[bool],
     mut run: impl FnMut(usize) -> Run<'a>,
 ) -> io::Result<Vec<Vec<f64>>> {
-    let wanted = |i: usize| match cfg.only {
-        Some(Side::Strata) => i == 0,
-        Some(Side::Peer) => i > 0,
-        None => true,
+    let wanted = |i: usize| {
+        sides[i]
+            && match cfg.only {
+                Some(Side::Strata) => i == 0,
+                Some(Side::Peer) => i > 0,
+                None => true,
+            }
     };
+    let sides = sides.len();
     for _ in 0..cfg.warmup {
         for i in (0..sides).filter(|&i| wanted(i)) {
             run(i).await?;
@@ -225,10 +258,10 @@ pub async fn run(cfg: &Config, out: &mut dyn FnMut(Report)) -> io::Result<()> {
     // (a), (b): throughput over TCP, vs yamux and vs TCP without a mux.
     for streams in [1, MANY] {
         let case = format!("mux/throughput/{streams}ch");
-        if !cfg.selects(&case) {
+        let Some(sides) = selection(cfg, &case, &["vs-yamux", "vs-tcp"]) else {
             continue;
-        }
-        let r = interleave_sides(cfg, &case, 3, |side| {
+        };
+        let r = interleave_sides(cfg, &case, &sides, |side| {
             Box::pin(async move {
                 let t = match side {
                     0 => strata_throughput(rts, None, streams, CHUNK, total, verify).await?,
@@ -247,8 +280,8 @@ pub async fn run(cfg: &Config, out: &mut dyn FnMut(Report)) -> io::Result<()> {
     // (c): 16 subchannels over TLS, vs tokio-rustls + yamux and vs Strata
     // TLS without a mux.
     let case = format!("mux/tls-throughput/{MANY}ch");
-    if cfg.selects(&case) {
-        let r = interleave_sides(cfg, &case, 3, |side| {
+    if let Some(sides) = selection(cfg, &case, &["vs-rustls-yamux", "vs-tls"]) {
+        let r = interleave_sides(cfg, &case, &sides, |side| {
             Box::pin(async move {
                 let c = Some(configs);
                 let t = match side {
@@ -273,8 +306,8 @@ pub async fn run(cfg: &Config, out: &mut dyn FnMut(Report)) -> io::Result<()> {
     // (d): ping-pong on a subchannel vs on the transport below.
     let trips = cfg.scaled(TRIPS, 10);
     let case = format!("mux/pingpong/{PING}B");
-    if cfg.selects(&case) {
-        let r = interleave_sides(cfg, &case, 3, |side| {
+    if let Some(sides) = selection(cfg, &case, &["vs-yamux", "vs-tcp"]) {
+        let r = interleave_sides(cfg, &case, &sides, |side| {
             Box::pin(async move {
                 let t = match side {
                     0 => strata_pingpong(rts, trips, verify).await?,
@@ -303,8 +336,8 @@ pub async fn run(cfg: &Config, out: &mut dyn FnMut(Report)) -> io::Result<()> {
     // (e): many subchannels opened and held.
     let n = cfg.scaled(IDLE as u64, 16) as usize;
     let case = format!("mux/idle-{}", count_name(n));
-    if cfg.selects(&case) {
-        let r = interleave_sides(cfg, &case, 2, |side| {
+    if let Some(sides) = selection(cfg, &case, &[""]) {
+        let r = interleave_sides(cfg, &case, &sides, |side| {
             Box::pin(async move {
                 let m = match side {
                     0 => strata_idle(rts, n).await?,
@@ -341,8 +374,8 @@ pub async fn run(cfg: &Config, out: &mut dyn FnMut(Report)) -> io::Result<()> {
     // (f): a small request's latency while 15 subchannels saturate.
     let trips = cfg.scaled(LOADED_TRIPS, 20);
     let case = format!("mux/loaded-latency/{}+1ch", MANY - 1);
-    if cfg.selects(&case) {
-        let r = interleave_sides(cfg, &case, 2, |side| {
+    if let Some(sides) = selection(cfg, &case, &[""]) {
+        let r = interleave_sides(cfg, &case, &sides, |side| {
             Box::pin(async move {
                 let lat = match side {
                     0 => strata_loaded(rts, MANY - 1, trips, verify).await?,
@@ -1290,4 +1323,25 @@ pub async fn yamux_loaded(
         Ok(times)
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_filter_naming_a_line_runs_that_lines_peer_only() {
+        let mut cfg = Config::smoke();
+        let lines = ["vs-yamux", "vs-tcp"];
+        let case = "mux/pingpong/64B";
+        assert_eq!(selection(&cfg, case, &lines), Some(vec![true; 3]));
+        cfg.filter = Some("pingpong".into());
+        assert_eq!(selection(&cfg, case, &lines), Some(vec![true; 3]));
+        cfg.filter = Some("pingpong/64B/vs-tcp".into());
+        assert_eq!(selection(&cfg, case, &lines), Some(vec![true, false, true]));
+        cfg.filter = Some("throughput".into());
+        assert_eq!(selection(&cfg, case, &lines), None);
+        cfg.filter = Some("loaded-latency/15+1ch/median".into());
+        assert_eq!(selection(&cfg, "mux/loaded-latency/15+1ch", &[""]), None);
+    }
 }
