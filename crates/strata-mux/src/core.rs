@@ -331,7 +331,7 @@ impl Core {
     /// Payloads are slices of what the apps wrote (no copy), except small
     /// ones, copied behind their header into one buffer.
     pub fn flush(&mut self, lower: &mut dyn Transport) {
-        while self.lower_ok(lower) {
+        while !self.ready.is_empty() && self.lower_ok(lower) {
             let Some(key) = self.ready.pop(&mut self.streams) else {
                 break;
             };

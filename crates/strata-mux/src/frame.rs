@@ -313,6 +313,7 @@ impl Decoder {
 
     /// The next item from `input`, consuming what it uses; `Ok(None)` when
     /// `input` holds no complete item.
+    #[inline]
     pub fn next(&mut self, input: &mut Bytes) -> Result<Option<Item>, FrameError> {
         if let Some(e) = &self.error {
             return Err(e.clone());
@@ -328,6 +329,9 @@ impl Decoder {
             let n = (self.remaining as usize).min(input.len());
             self.remaining -= n as u32;
             return Ok(Some(Item::Payload(input.split_to(n))));
+        }
+        if input.is_empty() {
+            return Ok(None);
         }
         let raw: [u8; HEADER_LEN] = if self.have == 0 && input.len() >= HEADER_LEN {
             let mut b = [0u8; HEADER_LEN];

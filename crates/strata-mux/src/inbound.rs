@@ -50,8 +50,10 @@ impl Mux {
             Item::DataEnd => {
                 let cur = std::mem::replace(&mut self.core.current, Current::None);
                 if let Current::Stream(id, key, flags) = cur {
-                    if let Some(key) = self.core.streams.still(key, id) {
-                        self.on_flags(lower, key, flags)?;
+                    if flags.0 & (Flags::FIN.0 | Flags::RST.0) != 0 {
+                        if let Some(key) = self.core.streams.still(key, id) {
+                            self.on_flags(lower, key, flags)?;
+                        }
                     }
                 }
                 Ok(())

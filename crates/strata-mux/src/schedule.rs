@@ -42,6 +42,12 @@ impl Schedule {
         None
     }
 
+    /// Whether no stream is queued.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+
     /// Whether another stream is waiting (frames are cut small then).
     #[inline]
     pub fn others_waiting(&self) -> bool {
