@@ -92,10 +92,10 @@ impl Mux {
             return Ok(());
         }
         let c = &mut self.core;
-        let Some(key) = c.streams.key_of(h.stream) else {
+        let Some(key) = c.streams.find(h.stream) else {
             return self.on_gone_stream(h);
         };
-        let s = c.streams.get_mut(key).expect("key_of found it");
+        let s = c.streams.get_mut(key).expect("find found it");
         if h.flags.contains(Flags::ACK) && s.outbound && !s.acked {
             s.acked = true;
             c.pending_opens -= 1;

@@ -32,6 +32,9 @@ pub(crate) struct StreamTable {
     slots: Vec<Option<Stream>>,
     free: Vec<usize>,
     ids: HashMap<u32, usize, BuildHasherDefault<IdHasher>>,
+    /// The key of the last stream [`find`](Self::find) looked up: frames
+    /// come in runs for one stream (a request, its answer, bulk data).
+    last: usize,
 }
 
 impl StreamTable {
@@ -74,6 +77,19 @@ impl StreamTable {
     #[inline]
     pub fn key_of(&self, id: u32) -> Option<usize> {
         self.ids.get(&id).copied()
+    }
+
+    /// The key of stream `id`, if it is live; remembers it, so that the
+    /// next lookup of the same stream needs no hashing. (Ids are unique
+    /// among live streams, so a slot holding `id` is always the answer.)
+    #[inline]
+    pub fn find(&mut self, id: u32) -> Option<usize> {
+        if let Some(k) = self.still(self.last, id) {
+            return Some(k);
+        }
+        let k = self.key_of(id)?;
+        self.last = k;
+        Some(k)
     }
 
     /// `key` if it still holds stream `id` (cheaper than
@@ -120,5 +136,14 @@ mod tests {
         assert_eq!(c, a, "slots are reused");
         assert_eq!(t.get(c).map(|s| s.id), Some(5));
         assert_eq!(t.keys(), vec![a, b]);
+        assert_eq!(t.find(3), Some(b));
+        assert_eq!(t.find(3), Some(b));
+        assert_eq!(t.find(5), Some(c));
+        t.remove(c);
+        assert_eq!(t.find(5), None, "a freed slot is not found");
+        let d = t.insert(Stream::new(7, true));
+        assert_eq!(d, c);
+        assert_eq!(t.find(5), None, "nor is its next tenant under the old id");
+        assert_eq!(t.find(7), Some(d));
     }
 }
