@@ -332,13 +332,16 @@ impl<IO: Io, P: Protocol + 'static> Connection<IO, P> {
         let Some(io) = self.io.as_mut() else {
             return false;
         };
-        // The buffer is empty here (every read is split off). Offer a whole
-        // READ_BUF when the old allocation can be taken back (nobody holds
-        // its bytes any more); else read into what is left of it, down to
-        // MIN_READ, before allocating a new one: a protocol that keeps small
-        // slices of what it received does not pin one allocation per read.
+        // The buffer is empty here (every read is split off). While at
+        // least half a READ_BUF is left, read into it. Below that, offer a
+        // whole READ_BUF again when the old allocation can be taken back
+        // (nobody holds its bytes any more; small messages thus reclaim it
+        // once per many reads, not at each); else read into what is left,
+        // down to MIN_READ, before allocating a new one: a protocol that
+        // keeps small slices of what it received does not pin one
+        // allocation per read.
         let spare = self.read_buf.capacity();
-        if spare < READ_BUF && !self.read_buf.try_reclaim(READ_BUF) && spare < MIN_READ {
+        if spare < READ_BUF / 2 && !self.read_buf.try_reclaim(READ_BUF) && spare < MIN_READ {
             self.read_buf.reserve(READ_BUF);
         }
         match poll_read_buf(Pin::new(io), cx, &mut self.read_buf) {
