@@ -342,6 +342,7 @@ impl Core {
             };
             let Core {
                 streams,
+                ready,
                 arena,
                 dirty,
                 bytes_out,
@@ -395,7 +396,7 @@ impl Core {
                 s.dirty = true;
                 dirty.push(key);
             }
-            self.ready.offer(&mut self.streams, key);
+            ready.offer_held(s, key);
         }
     }
 

@@ -9,7 +9,7 @@
 
 use std::collections::VecDeque;
 
-use crate::stream::StreamTable;
+use crate::stream::{Stream, StreamTable};
 
 #[derive(Debug, Default)]
 pub(crate) struct Schedule {
@@ -25,6 +25,16 @@ impl Schedule {
                 s.queued = true;
                 self.queue.push_back(key);
             }
+        }
+    }
+
+    /// Queue `s` (at `key`) if it has send work and is not queued: as
+    /// [`offer`](Self::offer), for a caller already holding the stream.
+    #[inline]
+    pub fn offer_held(&mut self, s: &mut Stream, key: usize) {
+        if !s.queued && s.has_send_work() {
+            s.queued = true;
+            self.queue.push_back(key);
         }
     }
 
@@ -58,7 +68,6 @@ impl Schedule {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stream::Stream;
     use strata_core::Bytes;
 
     #[test]

@@ -269,14 +269,19 @@ impl Mux {
     /// Attach the protocols of subchannels opened since the last event
     /// (from callbacks, and from remotes).
     fn adopt(&mut self, lower: &mut dyn Transport) {
-        if let Some(r) = self.core.remote.clone() {
-            if r.pending.load(std::sync::atomic::Ordering::Acquire) {
-                for p in r.take() {
-                    match self.core.open_stream(lower) {
-                        Ok((key, _)) => self.core.opened.push((key, p)),
-                        Err(e) => {
-                            tracing::warn!(error = %e, "remote open refused; protocol dropped")
-                        }
+        // The remote is cloned (two atomic operations) only when it has
+        // something queued, not at every event.
+        let queued = self
+            .core
+            .remote
+            .as_ref()
+            .filter(|r| r.pending.load(std::sync::atomic::Ordering::Acquire));
+        if let Some(r) = queued.cloned() {
+            for p in r.take() {
+                match self.core.open_stream(lower) {
+                    Ok((key, _)) => self.core.opened.push((key, p)),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "remote open refused; protocol dropped")
                     }
                 }
             }
@@ -363,7 +368,7 @@ impl Mux {
                 s.send.queue.clear();
                 continue;
             }
-            core.offer(key);
+            core.ready.offer_held(s, key);
             return;
         }
     }
