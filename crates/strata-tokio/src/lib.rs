@@ -70,7 +70,7 @@ pub mod udp;
 pub mod testing;
 
 pub use bridge::{BridgeEnd, StrataStream, StreamBridge, OUT_MAX, RX_HIGH, RX_LOW};
-pub use driver::{spawn_stream, Connection, LINGER, MAX_IOV, READ_BUF};
+pub use driver::{spawn_stream, Connection, LINGER, MAX_IOV, MAX_READ_BUF, READ_BUF};
 pub use endpoint::{Endpoint, EndpointError};
 pub use handle::{Gone, Handle, ProtocolPanicked, TaskGone};
 pub use io::{GenericIo, Io};
