@@ -24,6 +24,27 @@ pub struct Config {
     pub filter: Option<String>,
     /// Run only one side (for profiling): `strata` or `peer`.
     pub only: Option<Side>,
+    /// Where the two runtime threads run (`--pin`).
+    pub pin: Pin,
+}
+
+/// Where the threads of the two [`Runtimes`] run (`--pin`).
+///
+/// On this kind of machine (2 virtual CPUs), loopback throughput with the
+/// two ends free to run anywhere flips between ~2 and ~8 GB/s from one run
+/// to the next, for plain tokio as for Strata (a 64 KiB TCP run measured
+/// 1.4 to 8.5 GB/s within one invocation). With both ends on one CPU it
+/// is stable to a few percent: the figure is then the CPU cost per byte of
+/// both ends together, kernel included — what differs between Strata and
+/// the peer. The default stays `Any`, the setting a deployment has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pin {
+    /// Wherever the OS schedules them.
+    Any,
+    /// Both on CPU 0.
+    One,
+    /// The server ends on CPU 0, the client ends on CPU 1.
+    Two,
 }
 
 /// One side of a comparison.
@@ -46,6 +67,7 @@ impl Config {
             verbose: false,
             filter: None,
             only: None,
+            pin: Pin::Any,
         }
     }
 
@@ -59,6 +81,7 @@ impl Config {
             verbose: false,
             filter: None,
             only: None,
+            pin: Pin::Any,
         }
     }
 
@@ -73,6 +96,7 @@ impl Config {
             verbose: false,
             filter: None,
             only: None,
+            pin: Pin::Any,
         }
     }
 
@@ -266,12 +290,17 @@ pub struct Runtimes {
 }
 
 impl Runtimes {
-    /// Start both runtimes.
-    pub fn new() -> io::Result<Self> {
+    /// Start both runtimes, their threads placed as `pin` says.
+    pub fn new(pin: Pin) -> io::Result<Self> {
         let mut handles = Vec::new();
         let mut stops = Vec::new();
         let mut threads = Vec::new();
-        for name in ["bench-server", "bench-client"] {
+        for (cpu, name) in ["bench-server", "bench-client"].into_iter().enumerate() {
+            let cpu = match pin {
+                Pin::Any => None,
+                Pin::One => Some(0),
+                Pin::Two => Some(cpu),
+            };
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
@@ -282,6 +311,9 @@ impl Runtimes {
                 std::thread::Builder::new()
                     .name(name.into())
                     .spawn(move || {
+                        if let Some(cpu) = cpu {
+                            pin_thread(cpu);
+                        }
                         let _ = rt.block_on(stopped);
                     })?,
             );
@@ -315,6 +347,26 @@ impl Drop for Runtimes {
         for t in self.threads.drain(..) {
             let _ = t.join();
         }
+    }
+}
+
+/// Run the calling thread on `cpu` only (best effort: a machine with fewer
+/// CPUs, or a refusal, leaves it where it was, with a warning).
+fn pin_thread(cpu: usize) {
+    // SAFETY: `cpu_set_t` is a plain bit set, for which all zeroes is the
+    // valid empty set; `CPU_SET` writes only within the set (it ignores a
+    // `cpu` beyond its size); `sched_setaffinity` reads exactly
+    // `size_of::<cpu_set_t>()` bytes of it, and pid 0 is the calling thread.
+    let ok = unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) == 0
+    };
+    if !ok {
+        eprintln!(
+            "strata-bench: cannot pin a thread to CPU {cpu}: {}",
+            io::Error::last_os_error()
+        );
     }
 }
 

@@ -71,7 +71,7 @@ pub async fn run(cfg: &Config, out: &mut dyn FnMut(Report)) -> io::Result<()> {
         out(report);
     }
 
-    let rts = &Runtimes::new()?;
+    let rts = &Runtimes::new(cfg.pin)?;
     let trips = cfg.scaled(ROUND_TRIPS, 10);
     let case = format!("frames/roundtrip/{}", size_name(PAYLOAD));
     if cfg.selects(&case) {

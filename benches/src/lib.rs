@@ -40,7 +40,7 @@ pub mod transfer;
 
 use std::io;
 
-pub use common::{Config, Report, Runtimes, Side, Unit};
+pub use common::{Config, Pin, Report, Runtimes, Side, Unit};
 
 /// The cases: name, what it compares, and whether it exists yet.
 pub const CASES: &[(&str, &str, bool)] = &[

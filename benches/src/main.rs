@@ -3,10 +3,10 @@
 
 use std::process::ExitCode;
 
-use strata_bench::{case_names, run_case, Config, Side, CASES};
+use strata_bench::{case_names, run_case, Config, Pin, Side, CASES};
 
 const USAGE: &str =
-    "usage: strata-bench CASE [--quick] [--reps N] [--verify] [--verbose] [--filter S] [--only strata|peer]";
+    "usage: strata-bench CASE [--quick] [--reps N] [--verify] [--verbose] [--filter S] [--only strata|peer] [--pin any|one|two]";
 
 fn usage() -> String {
     let mut s = format!("{USAGE}\n\ncases:\n");
@@ -20,7 +20,9 @@ fn usage() -> String {
          --verify   check every byte that arrives (slower)\n  \
          --verbose  print every sample to stderr\n  \
          --filter S only the measurements whose name contains S\n  \
-         --only strata|peer  run one side only (for profiling; the other reports NaN)\n",
+         --only strata|peer  run one side only (for profiling; the other reports NaN)\n  \
+         --pin any|one|two   where the server and client threads run: anywhere (default),\n                      \
+         both on CPU 0 (stable figures: CPU cost per byte), or on CPUs 0 and 1\n",
     );
     s
 }
@@ -46,6 +48,14 @@ fn parse(args: &[String]) -> Result<(Vec<String>, Config), String> {
                     Some("peer") => Side::Peer,
                     _ => return Err("--only needs \"strata\" or \"peer\"".to_string()),
                 })
+            }
+            "--pin" => {
+                cfg.pin = match it.next().map(String::as_str) {
+                    Some("any") => Pin::Any,
+                    Some("one") => Pin::One,
+                    Some("two") => Pin::Two,
+                    _ => return Err("--pin needs \"any\", \"one\" or \"two\"".to_string()),
+                }
             }
             "--reps" => {
                 let n = it.next().ok_or("--reps needs a number")?;

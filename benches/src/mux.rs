@@ -249,7 +249,7 @@ fn report(case: impl Into<String>, unit: Unit, strata: f64, peer: f64) -> Report
 /// Run every measurement of the case, handing each report to `out` as it
 /// is made.
 pub async fn run(cfg: &Config, out: &mut dyn FnMut(Report)) -> io::Result<()> {
-    let rts = &Runtimes::new()?;
+    let rts = &Runtimes::new(cfg.pin)?;
     let configs = &Configs::new()?;
     let verify = cfg.verify;
     let total = cfg.scaled(TOTAL, (MANY * 4 * CHUNK) as u64);

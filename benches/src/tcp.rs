@@ -62,7 +62,7 @@ const RUN_LIMIT: Duration = Duration::from_secs(120);
 /// Run every measurement of the case, handing each report to `out` as it
 /// is made.
 pub async fn run(cfg: &Config, out: &mut dyn FnMut(Report)) -> io::Result<()> {
-    let rts = &Runtimes::new()?;
+    let rts = &Runtimes::new(cfg.pin)?;
     for &(chunk, total) in THROUGHPUT {
         let total = cfg.scaled(total, 4 * chunk as u64);
         let case = format!("tcp/throughput/{}", size_name(chunk));

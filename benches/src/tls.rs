@@ -116,7 +116,7 @@ fn server_name() -> ServerName<'static> {
 /// Run every measurement of the case, handing each report to `out` as it
 /// is made.
 pub async fn run(cfg: &Config, out: &mut dyn FnMut(Report)) -> io::Result<()> {
-    let rts = &Runtimes::new()?;
+    let rts = &Runtimes::new(cfg.pin)?;
     let configs = &Configs::new()?;
     for &(chunk, total) in THROUGHPUT {
         let total = cfg.scaled(total, 4 * chunk as u64);

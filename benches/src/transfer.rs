@@ -142,7 +142,7 @@ fn size_label(n: u64) -> String {
 
 /// Run every measurement of the case.
 pub async fn run(cfg: &Config, out: &mut dyn FnMut(Report)) -> io::Result<()> {
-    let rts = &Runtimes::new()?;
+    let rts = &Runtimes::new(cfg.pin)?;
     let configs = &Configs::new()?;
     let size = cfg.scaled(SIZE, 64 * 1024);
     for (place, base) in places() {

@@ -33,7 +33,7 @@ async fn frames_sides_deliver_intact_data() {
         frames::strata_codec(size, n, true).unwrap();
         frames::peer_codec(size, n, true).unwrap();
     }
-    let rts = &Runtimes::new().unwrap();
+    let rts = &Runtimes::new(strata_bench::Pin::Any).unwrap();
     frames::strata_roundtrips(rts, 200, true).await.unwrap();
     frames::peer_roundtrips(rts, 200, true).await.unwrap();
 }

@@ -39,7 +39,7 @@ async fn mux_case_runs_and_reports_every_measurement() {
 
 #[tokio::test]
 async fn mux_sides_deliver_intact_bytes() {
-    let rts = &Runtimes::new().unwrap();
+    let rts = &Runtimes::new(strata_bench::Pin::Any).unwrap();
     let configs = &tls::Configs::new().unwrap();
     // Uneven sizes, so a last short write happens on every subchannel.
     for (streams, chunk, total) in [(1, 1000, 10_007), (16, 64 * 1024, 16 * 300_001)] {

@@ -1,7 +1,7 @@
 //! The bench code, exercised with tiny workloads. No timing is asserted:
 //! only that every run completes and the bytes arrive intact.
 
-use strata_bench::{run_case, tcp, tls, Config, Report, Runtimes};
+use strata_bench::{run_case, tcp, tls, Config, Pin, Report, Runtimes};
 
 #[tokio::test]
 async fn tcp_case_runs_and_reports_every_measurement() {
@@ -29,7 +29,7 @@ async fn tcp_case_runs_and_reports_every_measurement() {
 
 #[tokio::test]
 async fn tcp_sides_deliver_intact_bytes() {
-    let rts = &Runtimes::new().unwrap();
+    let rts = &Runtimes::new(Pin::Any).unwrap();
     // Sizes that do not divide evenly, so a last short write happens.
     for (chunk, total) in [(1000, 10_007), (64 * 1024, 300_001), (1 << 20, 3 << 20)] {
         tcp::strata_throughput(rts, chunk, total, true)
@@ -74,7 +74,7 @@ async fn tls_case_runs_and_reports_every_measurement() {
 
 #[tokio::test]
 async fn tls_sides_deliver_intact_bytes() {
-    let rts = &Runtimes::new().unwrap();
+    let rts = &Runtimes::new(Pin::Any).unwrap();
     let configs = &tls::Configs::new().unwrap();
     // Sizes that do not divide evenly, so a last short write happens, and
     // one that spans many TLS records.
@@ -88,4 +88,16 @@ async fn tls_sides_deliver_intact_bytes() {
     }
     tls::strata_pingpong(rts, configs, 100, true).await.unwrap();
     tls::peer_pingpong(rts, configs, 100, true).await.unwrap();
+}
+
+/// Pinned runtimes (`--pin one`, `--pin two`) run the same exchanges.
+#[tokio::test]
+async fn pinned_runtimes_run_the_same_exchanges() {
+    for pin in [Pin::One, Pin::Two] {
+        let rts = &Runtimes::new(pin).unwrap();
+        tcp::strata_throughput(rts, 64 * 1024, 300_001, true)
+            .await
+            .unwrap();
+        tcp::strata_pingpong(rts, 100, true).await.unwrap();
+    }
 }

@@ -19,7 +19,7 @@ async fn transfer_case_runs_and_reports_every_measurement() {
 
 #[tokio::test]
 async fn both_sides_deliver_intact_files_of_awkward_sizes() {
-    let rts = &Runtimes::new().unwrap();
+    let rts = &Runtimes::new(strata_bench::Pin::Any).unwrap();
     let configs = &strata_bench::tls::Configs::new().unwrap();
     for size in [0u64, 1, 300_001, 3 << 20] {
         let dir = transfer::BenchDir::new(&std::env::temp_dir(), size).unwrap();
