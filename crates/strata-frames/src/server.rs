@@ -600,7 +600,12 @@ pub fn split(out: &mut Vec<Frame>, kind: FrameType, mut data: Bytes, eos: bool, 
         return;
     }
     while !data.is_empty() {
-        let piece = data.split_to(data.len().min(max));
+        // The last piece is the rest itself (no reference-count round trip).
+        let piece = if data.len() <= max {
+            std::mem::take(&mut data)
+        } else {
+            data.split_to(max)
+        };
         let flags = if data.is_empty() && eos {
             Flags::EOS
         } else {
