@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use bytes::Bytes;
-use strata_core::{LayerInfo, Protocol, Reason, TimerId, Transport, TransportInfo};
+use strata_core::{Channels, LayerInfo, Protocol, Reason, TimerId, Transport, TransportInfo};
 
 use crate::codec::{Decoder, Encoder};
 use crate::{Frame, FrameError, DEFAULT_MAX_FRAME, MAX_FRAME_LIMIT};
@@ -130,6 +130,11 @@ pub trait FrameTransport {
     fn set_timer(&mut self, deadline: Instant) -> TimerId;
     /// [`Transport::cancel_timer`].
     fn cancel_timer(&mut self, timer: TimerId);
+    /// [`Transport::channels`]: the sibling channels of the transport below
+    /// (a frame layer on a mux subchannel can open more subchannels).
+    fn channels(&mut self) -> Option<&mut dyn Channels> {
+        None
+    }
 
     /// Send every frame of `frames`, in order.
     fn send_all(&mut self, frames: Vec<Frame>) {
@@ -425,5 +430,9 @@ impl FrameTransport for View<'_> {
 
     fn cancel_timer(&mut self, timer: TimerId) {
         self.lower.cancel_timer(timer)
+    }
+
+    fn channels(&mut self) -> Option<&mut dyn Channels> {
+        self.lower.channels()
     }
 }
