@@ -8,7 +8,8 @@
 use std::time::{Duration, Instant};
 
 use strata_core::{
-    Addr, Bytes, BytesMut, LayerInfo, TimerId, Timers, Transport, TransportInfo, WaterMarks,
+    Addr, BoxProtocol, Bytes, BytesMut, ChannelId, Channels, LayerInfo, OpenError, TimerId, Timers,
+    Transport, TransportInfo, WaterMarks,
 };
 
 pub use crate::conformance::{Event, Log, Recorder};
@@ -62,6 +63,10 @@ pub struct RecordingTransport {
     pub marks: WaterMarks,
     /// What `info()` returns.
     pub info: TransportInfo,
+    /// `Some(opened)`: the double offers [`Channels`] (as a mux subchannel
+    /// does) and counts the channels opened through it, dropping their
+    /// protocols. `None` (the default): `channels()` is `None`.
+    pub siblings: Option<ChannelId>,
 }
 
 impl Default for RecordingTransport {
@@ -87,6 +92,7 @@ impl RecordingTransport {
                 Addr::Memory(2),
                 LayerInfo::new("recording"),
             ),
+            siblings: None,
         }
     }
 
@@ -155,5 +161,21 @@ impl Transport for RecordingTransport {
     fn cancel_timer(&mut self, timer: TimerId) {
         self.calls.push(Call::CancelTimer(timer));
         self.timers.cancel(timer);
+    }
+
+    fn channels(&mut self) -> Option<&mut dyn Channels> {
+        if self.siblings.is_some() {
+            Some(self)
+        } else {
+            None
+        }
+    }
+}
+
+impl Channels for RecordingTransport {
+    fn open_channel(&mut self, _proto: BoxProtocol) -> Result<ChannelId, OpenError> {
+        let n = self.siblings.get_or_insert(0);
+        *n += 1;
+        Ok(*n)
     }
 }
