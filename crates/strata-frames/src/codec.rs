@@ -64,6 +64,7 @@ impl Decoder {
 
     /// Add the next piece of the stream. Take frames out with
     /// [`next_frame`](Decoder::next_frame) until it returns `Ok(None)`.
+    #[inline]
     pub fn push(&mut self, piece: Bytes) {
         if self.poisoned.is_some() || piece.is_empty() {
             return;
@@ -71,12 +72,17 @@ impl Decoder {
         if self.cur.is_empty() {
             self.cur = piece;
         } else {
-            // Only when a caller pushes before draining (rare): join them.
-            let mut joined = BytesMut::with_capacity(self.cur.len() + piece.len());
-            joined.extend_from_slice(&self.cur);
-            joined.extend_from_slice(&piece);
-            self.cur = joined.freeze();
+            self.join(piece);
         }
+    }
+
+    /// Only when a caller pushes before draining (rare): join the pieces.
+    #[cold]
+    fn join(&mut self, piece: Bytes) {
+        let mut joined = BytesMut::with_capacity(self.cur.len() + piece.len());
+        joined.extend_from_slice(&self.cur);
+        joined.extend_from_slice(&piece);
+        self.cur = joined.freeze();
     }
 
     /// Bytes held and not yet handed out as frames.
@@ -103,6 +109,51 @@ impl Decoder {
     /// The next whole frame, if the pieces pushed so far hold one.
     #[inline]
     pub fn next_frame(&mut self) -> Result<Option<Frame>, FrameError> {
+        // The fast paths, inline: nothing stashed and either a whole frame
+        // at the front of the current piece, or nothing at all. (A poisoned
+        // decoder holds no bytes, so the first cannot skip its error.)
+        if self.stash.is_empty() {
+            if self.cur.len() >= HEADER_LEN {
+                let h = [self.cur[0], self.cur[1], self.cur[2], self.cur[3]];
+                if let Ok((kind, flags, len)) = parse_header(h, self.max) {
+                    let total = HEADER_LEN + len;
+                    if self.cur.len() >= total {
+                        let payload = self.take_payload(total);
+                        return Ok(Some(Frame {
+                            kind,
+                            flags,
+                            payload,
+                        }));
+                    }
+                }
+            } else if self.cur.is_empty() && self.poisoned.is_none() {
+                return Ok(None);
+            }
+        }
+        self.next_slow()
+    }
+
+    /// The payload of the whole frame of `total` bytes (header included)
+    /// at the front of the current piece, which is moved past it.
+    #[inline]
+    fn take_payload(&mut self, total: usize) -> Bytes {
+        if self.cur.len() == total {
+            // The frame ends the piece: take the piece itself (no
+            // reference-count traffic for a slice).
+            let mut whole = std::mem::take(&mut self.cur);
+            whole.advance(HEADER_LEN);
+            whole
+        } else {
+            let payload = self.cur.slice(HEADER_LEN..total);
+            self.cur.advance(total);
+            payload
+        }
+    }
+
+    /// Everything but the fast paths: errors (and the poisoned decoder),
+    /// frames split across pieces.
+    #[inline(never)]
+    fn next_slow(&mut self) -> Result<Option<Frame>, FrameError> {
         if let Some(e) = &self.poisoned {
             return Err(e.clone());
         }
@@ -117,23 +168,12 @@ impl Decoder {
 
     fn next_inner(&mut self) -> Result<Option<Frame>, FrameError> {
         if self.stash.is_empty() {
-            // The fast path: a whole frame in the current piece.
             if self.cur.len() >= HEADER_LEN {
                 let h = [self.cur[0], self.cur[1], self.cur[2], self.cur[3]];
                 let (kind, flags, len) = parse_header(h, self.max)?;
                 let total = HEADER_LEN + len;
                 if self.cur.len() >= total {
-                    let payload = if self.cur.len() == total {
-                        // The frame ends the piece: take the piece itself
-                        // (no reference-count traffic for a slice).
-                        let mut whole = std::mem::take(&mut self.cur);
-                        whole.advance(HEADER_LEN);
-                        whole
-                    } else {
-                        let payload = self.cur.slice(HEADER_LEN..total);
-                        self.cur.advance(total);
-                        payload
-                    };
+                    let payload = self.take_payload(total);
                     return Ok(Some(Frame {
                         kind,
                         flags,

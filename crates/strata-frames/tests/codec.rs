@@ -138,6 +138,23 @@ fn unknown_types_and_flags_are_errors() {
     assert!(msg.contains("command-data"), "{msg}");
 }
 
+/// `valid_flags` (written out for the header check) is exactly the union of
+/// the flags each type names; every header byte is accepted or refused as
+/// that says.
+#[test]
+fn valid_flags_are_the_named_flags() {
+    for kind in FrameType::ALL {
+        let named = kind.flag_names().iter().fold(0, |m, (_, b)| m | b);
+        assert_eq!(kind.valid_flags(), named, "{kind}");
+    }
+    for byte in 0..=255u8 {
+        let (frames, e) = decode_all(&[0, 0, 0, byte], DEFAULT_MAX_FRAME);
+        let ok = FrameType::from_code(byte >> 4)
+            .is_ok_and(|kind| byte & 0x0f & !kind.valid_flags() == 0);
+        assert_eq!((frames.len() == 1, e.is_none()), (ok, ok), "{byte:#04x}");
+    }
+}
+
 #[test]
 fn truncation_is_reported_at_the_end() {
     let f = frame(FrameType::BytesResponse, Flags::EOS, b"hello");
