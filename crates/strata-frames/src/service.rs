@@ -34,15 +34,28 @@ pub struct Reply<'a> {
 
 impl Reply<'_> {
     /// A piece of the response; more will follow.
+    #[inline]
     pub fn send(&mut self, data: Bytes) {
-        let a = self.reactor.on_response(data, false);
-        carry_out(a, self.reactor, self.t);
+        self.respond(data, false);
     }
 
     /// The last piece of the response (may be empty).
+    #[inline]
     pub fn finish(&mut self, data: Bytes) {
-        let a = self.reactor.on_response(data, true);
-        carry_out(a, self.reactor, self.t);
+        self.respond(data, true);
+    }
+
+    #[inline]
+    fn respond(&mut self, data: Bytes, eos: bool) {
+        // A piece that fits one frame and may go out now is sent as it
+        // is; the reactor's state moves exactly as with `on_response`.
+        match self.reactor.single_response(data, eos) {
+            Ok(frame) => self.t.send(frame),
+            Err(data) => {
+                let a = self.reactor.on_response(data, eos);
+                carry_out(a, self.reactor, self.t);
+            }
+        }
     }
 
     /// The command failed: an error-response frame (flag `application`)
