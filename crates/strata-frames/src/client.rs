@@ -48,6 +48,7 @@ pub struct DataSender {
 impl DataSender {
     /// Frames for the next piece of data, appended to `out`; `eos` with the
     /// last piece (which may be empty). Nothing is sent after `eos`.
+    #[inline]
     pub fn push(&mut self, out: &mut Vec<Frame>, data: Bytes, eos: bool) {
         if self.done {
             tracing::warn!("command data after its end: dropped");
@@ -79,6 +80,9 @@ pub struct ClientReactor {
     /// Names and argument headers are copied into this buffer and split
     /// off it: one allocation per several requests, not one per frame.
     scratch: BytesMut,
+    /// The last command name sent, reused (a reference, no copy) while a
+    /// client calls the same command again and again.
+    last_name: Bytes,
 }
 
 /// The buffer reserved for names and argument headers when the last one
@@ -99,6 +103,7 @@ impl ClientReactor {
             awaiting: 0,
             failed: false,
             scratch: BytesMut::new(),
+            last_name: Bytes::new(),
         }
     }
 
@@ -166,7 +171,7 @@ impl ClientReactor {
         if flags.is_empty() {
             flags = Flags::NAME_EOS;
         }
-        let name = self.copy(&[name]);
+        let name = self.name(name);
         out.push(Frame::new(FrameType::CommandName, flags, name));
         for (i, (k, v)) in args.iter().enumerate() {
             let last = i + 1 == args.len();
@@ -202,6 +207,18 @@ impl ClientReactor {
         Ok(sender)
     }
 
+    /// `name` as a `Bytes`: the last name again if it is the same (the
+    /// usual case: one command called over and over; a reference-count
+    /// increment instead of a copy and a split), else a copy of it split
+    /// off the scratch buffer, kept for next time.
+    #[inline]
+    fn name(&mut self, name: &[u8]) -> Bytes {
+        if self.last_name[..] != *name {
+            self.last_name = self.copy(&[name]);
+        }
+        self.last_name.clone()
+    }
+
     /// `parts`, joined, as a `Bytes` split off the scratch buffer.
     fn copy(&mut self, parts: &[&[u8]]) -> Bytes {
         let len: usize = parts.iter().map(|p| p.len()).sum();
@@ -217,7 +234,25 @@ impl ClientReactor {
     }
 
     /// A frame from the server.
+    #[inline]
     pub fn on_frame(&mut self, f: Frame) -> ClientAction {
+        // The usual case, inline: a piece of an awaited response, its flags
+        // exactly `continuation` or `eos`. Everything else (the same case
+        // included, in general) is decided by `on_other_frame`.
+        if !self.failed && f.kind == FrameType::BytesResponse && self.awaiting != 0 {
+            let eos = f.flags == Flags::EOS;
+            if eos || f.flags == Flags::CONTINUATION {
+                self.awaiting -= usize::from(eos);
+                return ClientAction::Response {
+                    data: f.payload,
+                    eos,
+                };
+            }
+        }
+        self.on_other_frame(f)
+    }
+
+    fn on_other_frame(&mut self, f: Frame) -> ClientAction {
         if self.failed {
             return ClientAction::Noop;
         }
