@@ -274,6 +274,7 @@ impl ServerReactor {
     // ----- events ---------------------------------------------------------
 
     /// A frame arrived.
+    #[inline]
     pub fn on_frame(&mut self, frame: Frame) -> Action {
         if self.input_ended {
             return Action::Noop;
@@ -401,6 +402,7 @@ impl ServerReactor {
 
     // ----- the request ----------------------------------------------------
 
+    #[inline]
     fn on_name(&mut self, f: Frame) -> Action {
         if f.kind != FrameType::CommandName {
             return self.fail(ProtocolError::UnexpectedFrame {
@@ -533,6 +535,7 @@ impl ServerReactor {
         })
     }
 
+    #[inline]
     fn on_data(&mut self, f: Frame) -> Action {
         if f.kind != FrameType::CommandData {
             return self.fail(ProtocolError::UnexpectedFrame {
@@ -556,19 +559,23 @@ impl ServerReactor {
 
     // ----- helpers ----------------------------------------------------------
 
+    #[inline]
     fn run(&mut self, cmd: Command) -> Action {
         self.awaiting += 1;
         Action::Run(cmd)
     }
 
+    #[cold]
     fn invalid(&mut self, kind: FrameType, why: &'static str) -> Action {
         self.fail(ProtocolError::InvalidFlags { kind, why })
     }
 
+    #[cold]
     fn bad(&mut self, why: &'static str) -> Action {
         self.fail(ProtocolError::BadArgument(why))
     }
 
+    #[cold]
     fn fail(&mut self, error: ProtocolError) -> Action {
         self.state = In::Failed;
         self.building = Building::default();
