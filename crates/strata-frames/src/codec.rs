@@ -107,7 +107,7 @@ impl Decoder {
     }
 
     /// The next whole frame, if the pieces pushed so far hold one.
-    #[inline]
+    #[inline(always)]
     pub fn next_frame(&mut self) -> Result<Option<Frame>, FrameError> {
         // The fast paths, inline: nothing stashed and either a whole frame
         // at the front of the current piece, or nothing at all. (A poisoned
@@ -135,7 +135,7 @@ impl Decoder {
 
     /// The payload of the whole frame of `total` bytes (header included)
     /// at the front of the current piece, which is moved past it.
-    #[inline]
+    #[inline(always)]
     fn take_payload(&mut self, total: usize) -> Bytes {
         if self.cur.len() == total {
             // The frame ends the piece: take the piece itself (no
