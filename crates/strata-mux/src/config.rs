@@ -21,7 +21,8 @@ use crate::frame::INITIAL_WINDOW;
 /// Memory bound: buffered inbound data never exceeds the sum of the windows
 /// granted, which is at most `max_streams × 256 KiB + receive_budget`
 /// (every stream is owed its initial 256 KiB by the yamux spec; growth
-/// beyond that is granted only within `receive_budget`).
+/// beyond that is granted only within `receive_budget`, and a busy stream
+/// is cut to its share of it).
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct Config {
@@ -48,21 +49,27 @@ pub struct Config {
     /// Streams we opened whose SYN the peer has not yet acknowledged.
     /// Local opens beyond it fail with `OpenError::TooMany`. Default 1024.
     pub max_pending_opens: usize,
-    /// Connection-wide cap on the receive windows granted beyond the
-    /// initial 256 KiB each stream is owed (so: on buffered inbound data).
-    /// Default 2 MiB: enough for two busy streams to grow to the default
-    /// [`max_window`](Config::max_window) at once.
+    /// Connection-wide receive budget, used two ways. Window growth beyond
+    /// the initial 256 KiB is granted only within it (the memory bound
+    /// above). And the streams busy receiving at the same time share it:
+    /// each window update grants a stream at most `receive_budget / busy
+    /// streams` (never less than [`min_window`](Config::min_window)), so a
+    /// stream alone may grow to [`max_window`](Config::max_window) while
+    /// sixteen get 64 KiB each. A stream counts as busy while it earns
+    /// window updates. Default 1 MiB.
     ///
     /// The windows of all busy streams together are what the peer may have
-    /// in flight, and so what sits in the socket buffers ahead of a small
-    /// request on another stream. Measured with `strata-bench mux` on
-    /// loopback (a 64-byte request behind 15 bulk streams; shared 2-core
-    /// machine, two or more runs each): budget 64 MiB (the old default,
-    /// every window at 1 MiB) median 2.7–2.9 ms, p99 4.7–4.9 ms; 4 MiB
-    /// 1.4 / 2.6 ms; 2 MiB 0.9–1.1 / 1.9–2.0 ms; 1 MiB 0.6–0.9 / 1.5–1.6
-    /// ms. Throughput of the 16 streams was the same or better (3.9–4.3 →
-    /// 4.1–4.4 GB/s), and one stream alone still grows to `max_window`.
+    /// in flight: what sits in the socket buffers ahead of a small request
+    /// on another stream, and what passes through the CPU caches. Measured
+    /// with `strata-bench mux` on loopback (shared 2-core machine), 16
+    /// streams: windows fixed at 256 KiB each (4 MiB in flight) moved
+    /// 2.7–4.1 GB/s, 64 KiB each (1 MiB) 7–8 GB/s; one stream with a 1 MiB
+    /// window 11–12 GB/s, with 4 MiB 3.2 GB/s.
     pub receive_budget: u64,
+    /// The smallest window a busy stream's share of the budget cuts it to.
+    /// Default 32 KiB. (The yamux spec gives every stream 256 KiB to start
+    /// with; a cut takes effect as that is used.)
+    pub min_window: u32,
     /// Send a ping this often and fail the connection (`TimedOut`) when one
     /// is not answered within [`keepalive_timeout`](Config::keepalive_timeout).
     /// Default `None` (no keepalive).
@@ -96,7 +103,8 @@ pub struct Config {
     /// keep the receiver fed, the kernel's socket buffers stay shorter,
     /// and those buffers are most of what a small request waits behind.
     /// (Those runs had the old 64 MiB [`receive_budget`](Config::receive_budget);
-    /// with today's 2 MiB the same comparison gave 3.5 → 4.0–4.3 GB/s and
+    /// with a 2 MiB budget (before busy streams shared it) the same
+    /// comparison gave 3.5 → 4.0–4.3 GB/s and
     /// a median of 1.6 → 0.8–1.2 ms, and 1 MiB / 256 KiB no better than
     /// these marks.) The memory bound grows by 256 KiB per connection.
     pub lower_high_water: usize,
@@ -127,7 +135,8 @@ impl Default for Config {
             max_burst: INITIAL_WINDOW,
             max_streams: 4096,
             max_pending_opens: 1024,
-            receive_budget: 2 * 1024 * 1024,
+            receive_budget: 1024 * 1024,
+            min_window: 32 * 1024,
             keepalive: None,
             keepalive_timeout: Duration::from_secs(30),
             measure_rtt: true,
@@ -167,6 +176,11 @@ impl Config {
     /// Set [`receive_budget`](Config::receive_budget).
     pub fn receive_budget(mut self, bytes: u64) -> Self {
         self.receive_budget = bytes;
+        self
+    }
+    /// Set [`min_window`](Config::min_window) (at least 1 KiB).
+    pub fn min_window(mut self, bytes: u32) -> Self {
+        self.min_window = bytes.max(1024);
         self
     }
     /// Set [`keepalive`](Config::keepalive).

@@ -18,6 +18,7 @@ use crate::frame::{Decoder, Flags, Header, HeaderArena, HEADER_LEN, SMALL_FRAME}
 use crate::ping::PingState;
 use crate::remote::RemoteShared;
 use crate::schedule::Schedule;
+use crate::share::Shares;
 use crate::stream::{Stream, StreamTable};
 
 /// Makes the protocol of an inbound subchannel, or refuses it (`None`).
@@ -82,6 +83,8 @@ pub(crate) struct Core {
     pub pending_opens: usize,
     /// Receive-window growth granted beyond the initial windows.
     pub granted: u64,
+    /// Streams busy receiving, among which the receive budget is shared.
+    pub shares: Shares,
     pub ping: PingState,
     pub resets: ResetGuard,
     pub remote: Option<Arc<RemoteShared>>,
@@ -122,6 +125,7 @@ impl Core {
             live_apps: 0,
             pending_opens: 0,
             granted: 0,
+            shares: Shares::default(),
             ping: PingState::default(),
             resets: ResetGuard::default(),
             remote: None,
@@ -195,10 +199,14 @@ impl Core {
             return;
         }
         let now = lower.now();
+        self.shares.note(now, &mut s.busy);
+        let share = self
+            .shares
+            .share(self.cfg.receive_budget, self.cfg.min_window);
         let budget = self.cfg.receive_budget.saturating_sub(self.granted);
         if let Some(u) = s
             .recv
-            .update_due(now, self.ping.rtt, self.cfg.max_window, budget)
+            .update_due(now, self.ping.rtt, self.cfg.max_window, budget, share)
         {
             let h = Header::window_update(s.id, Flags::NONE, u.delta);
             self.granted += u.growth as u64;
@@ -299,6 +307,7 @@ impl Core {
             return;
         };
         self.granted = self.granted.saturating_sub(s.recv.growth());
+        self.shares.forget(s.busy);
         if s.outbound && !s.acked {
             self.pending_opens -= 1;
         }
@@ -424,6 +433,8 @@ impl Core {
             l.facts.push(("send_window", s.send.credit.to_string()));
             l.facts.push(("recv_window", s.recv.window.to_string()));
             l.facts.push(("recv_window_max", s.recv.target.to_string()));
+            l.facts
+                .push(("recv_window_limit", s.recv.limit.to_string()));
         }
         if let Some(rtt) = self.ping.rtt {
             l.facts.push(("rtt_us", rtt.as_micros().to_string()));

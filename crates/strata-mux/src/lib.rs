@@ -60,8 +60,12 @@
 //! flowing. A window update goes out once the app has consumed half the
 //! window; the window doubles (up to [`Config::max_window`]) while it is
 //! consumed in under two round trips (measured by ping), within a
-//! connection-wide [`Config::receive_budget`]. Writes beyond a stream's
-//! window wait in its queue, whose water marks raise `pause_writing`.
+//! connection-wide [`Config::receive_budget`]. Streams busy receiving at
+//! the same time share that budget: sixteen of them get a sixteenth each,
+//! so the peer's data in flight stays near the budget however many streams
+//! are busy (yamux itself has no connection window). Writes beyond a
+//! stream's window wait in its queue, whose water marks raise
+//! `pause_writing`.
 //!
 //! Frames of ready subchannels are interleaved round-robin,
 //! [`Config::max_frame`] bytes each when several wait, larger when one is
@@ -125,6 +129,7 @@ mod ping;
 mod remote;
 mod schedule;
 mod session;
+mod share;
 mod stream;
 mod view;
 

@@ -6,7 +6,8 @@
 //!
 //! Window settings match: both sides start every stream at the spec's
 //! 256 KiB and grow it by auto-tuning (Strata's `Config::default()`:
-//! `max_window` 1 MiB within a 2 MiB budget; yamux's default: a 1 GiB
+//! `max_window` 1 MiB within a 1 MiB budget that busy streams share;
+//! yamux's default: a 1 GiB
 //! connection-wide cap), and both split data into frames of their own
 //! choosing (yamux 16 KiB, Strata up to 256 KiB) that the other accepts.
 //!

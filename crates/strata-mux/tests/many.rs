@@ -25,6 +25,10 @@ fn base(len: usize) -> Bytes {
 struct Report {
     events: Vec<String>,
     got: usize,
+    /// The largest receive window granted (the mux's `recv_window_limit`)
+    /// seen while between a quarter and three quarters of the data had
+    /// arrived: when every stream of a run is busy.
+    mid_limit: u32,
     bad: Option<String>,
     lost: Option<String>,
 }
@@ -99,13 +103,17 @@ impl Protocol for Bulk {
         }
         t.close_write();
     }
-    fn data_received(&mut self, _t: &mut dyn Transport, data: Bytes) {
+    fn data_received(&mut self, t: &mut dyn Transport, data: Bytes) {
         let mut r = self.report.lock().unwrap();
         let at = self.rx_off + r.got;
         if r.bad.is_none() && self.base.get(at..at + data.len()) != Some(&data[..]) {
             r.bad = Some(format!("wrong bytes at {}", r.got));
         }
         r.got += data.len();
+        if (self.total / 4..self.total * 3 / 4).contains(&r.got) {
+            let limit = t.info().fact("recv_window_limit").unwrap().parse().unwrap();
+            r.mid_limit = r.mid_limit.max(limit);
+        }
     }
     fn read_closed(&mut self, _t: &mut dyn Transport) {
         self.report
@@ -151,7 +159,9 @@ fn bulk_server(base: Bytes, total: usize, reports: Reports, paused: Option<u32>)
     })
 }
 
-fn run_bulk(n: usize, total: usize, chunking: Chunking, paused: Option<u32>) {
+/// Runs `n` bulk subchannels both ways; returns the reports of the
+/// server's and the client's subchannels.
+fn run_bulk(n: usize, total: usize, chunking: Chunking, paused: Option<u32>) -> [Vec<Report>; 2] {
     let base = base(total + 4096);
     let server_reports: Reports = Arc::default();
     let client = Mux::client(Config::default().close_when_idle(true), no_inbound());
@@ -198,6 +208,13 @@ fn run_bulk(n: usize, total: usize, chunking: Chunking, paused: Option<u32>) {
             .events
             .contains(&"timer".to_string()));
     }
+    let take = |v: &[(u32, Arc<Mutex<Report>>)]| {
+        v.iter()
+            .map(|(_, r)| std::mem::take(&mut *r.lock().unwrap()))
+            .collect()
+    };
+    let server = take(&server_reports.lock().unwrap());
+    [server, take(&client_reports)]
 }
 
 /// 16 subchannels, both ends writing 8 MiB on each before reading any:
@@ -206,6 +223,28 @@ fn run_bulk(n: usize, total: usize, chunking: Chunking, paused: Option<u32>) {
 #[test]
 fn sixteen_subchannels_both_ways_8_mib_each() {
     run_bulk(16, 8 * MIB, Chunking::Whole, None);
+}
+
+/// Sixteen busy subchannels share the receive budget: each window is cut
+/// to a sixteenth of it once the initial 256 KiB is used, so what the
+/// peer may have in flight stays near the budget, not at 16 × 256 KiB.
+/// A subchannel alone keeps at least the initial window.
+#[test]
+fn busy_subchannels_share_the_receive_budget() {
+    let budget = Config::default().receive_budget as u32;
+    for side in run_bulk(16, 4 * MIB, Chunking::Whole, None) {
+        for r in side {
+            assert!(r.mid_limit > 0, "no window seen mid-run");
+            assert!(
+                r.mid_limit <= budget / 16,
+                "a window of {} with 16 busy streams (budget {budget})",
+                r.mid_limit
+            );
+        }
+    }
+    for side in run_bulk(1, 4 * MIB, Chunking::Whole, None) {
+        assert!(side[0].mid_limit >= strata_mux::INITIAL_WINDOW);
+    }
 }
 
 #[test]

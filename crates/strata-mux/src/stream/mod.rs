@@ -13,6 +13,8 @@ pub(crate) use table::StreamTable;
 
 use strata_core::Lifecycle;
 
+use crate::share::Mark;
+
 /// Per-stream state. Small on purpose (no map, no `TransportInfo`): an idle
 /// subchannel costs a few hundred bytes.
 #[derive(Debug)]
@@ -43,6 +45,9 @@ pub(crate) struct Stream {
     pub dirty: bool,
     /// Timers the app has pending.
     pub timers: u16,
+    /// When this stream last counted as busy receiving; see
+    /// [`Shares`](crate::share::Shares).
+    pub busy: Mark,
 }
 
 impl Stream {
@@ -58,6 +63,7 @@ impl Stream {
             app_live: true,
             eof_reported: false,
             reset: false,
+            busy: Mark::default(),
             rst_sent: false,
             queued: false,
             dirty: false,
