@@ -34,7 +34,8 @@ pub enum Role {
 pub const KNOWN_LAYERS: &str = "tls:OPTIONS, mux[:OPTIONS]";
 
 /// The options a `mux:` segment takes.
-const MUX_EXPECTED: &str = "mux or mux:window=BYTES,max-streams=N,keepalive=SECONDS";
+const MUX_EXPECTED: &str =
+    "mux or mux:window=BYTES,budget=BYTES,max-streams=N,keepalive=SECONDS";
 
 /// One layer of a stack, built from its description segment.
 #[derive(Clone, Debug)]
@@ -102,6 +103,7 @@ fn mux_config(seg: &Segment, role: Role) -> Result<strata_mux::Config, Descripti
                 }
                 config = config.max_window(w as u32);
             }
+            "budget" => config = config.receive_budget(number("bytes")?),
             "max-streams" => config = config.max_streams(number("a count")? as usize),
             "keepalive" => {
                 config = config.keepalive(Some(std::time::Duration::from_secs(number("seconds")?)))
@@ -315,5 +317,38 @@ impl Stack {
 impl fmt::Display for Stack {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mux(text: &str) -> Result<strata_mux::Config, DescriptionError> {
+        mux_config(&Segment::parse(text).unwrap(), Role::Client)
+    }
+
+    #[test]
+    fn mux_options_set_the_config() {
+        let c = mux("mux:window=4194304,budget=16777216,max-streams=10,keepalive=5").unwrap();
+        assert_eq!(c.max_window, 4 << 20);
+        assert_eq!(c.receive_budget, 16 << 20);
+        assert_eq!(c.max_streams, 10);
+        assert_eq!(c.keepalive, Some(std::time::Duration::from_secs(5)));
+        let d = mux("mux").unwrap();
+        assert_eq!(d.receive_budget, strata_mux::Config::default().receive_budget);
+    }
+
+    #[test]
+    fn bad_mux_options_name_the_part_and_what_was_expected() {
+        for (text, says) in [
+            ("mux:budget=lots", "budget \"lots\" is not a number"),
+            ("mux:budget", "needs a value"),
+            ("mux:window=12", "window 12"),
+            ("mux:colour=blue", "unknown mux option \"colour\""),
+        ] {
+            let e = mux(text).unwrap_err().to_string();
+            assert!(e.contains(says) && e.contains("budget=BYTES"), "{text}: {e}");
+        }
     }
 }
