@@ -90,7 +90,9 @@ impl BaseTransport {
     /// not closed for reading.
     #[inline]
     pub fn wants_read(&self) -> bool {
-        self.lifecycle.peer_may_send() && !self.read_paused && !self.lifecycle.close_requested()
+        // `is_reading` is exactly "the peer may send and close was not
+        // called", in one test.
+        self.lifecycle.is_reading() && !self.read_paused
     }
 
     /// Hand received bytes to the protocol (dropped if the protocol closed
@@ -140,6 +142,7 @@ impl BaseTransport {
 
     /// Whether the protocol aborted and the owner has not yet reset the
     /// peer; clears the request.
+    #[inline]
     pub fn take_reset_request(&mut self) -> bool {
         std::mem::take(&mut self.reset_requested)
     }
@@ -159,7 +162,20 @@ impl BaseTransport {
     /// water marks' (only while the write side is open: after `close_write`
     /// there is nothing to pause). Call after anything that may have changed
     /// state.
+    ///
+    /// When nothing is due (the common case: a write or a delivery that
+    /// changed no state and crossed no mark) this is two tests, inlined.
+    #[inline]
     pub fn settle<P: Protocol + ?Sized>(&mut self, p: &mut P) {
+        if self.lifecycle.upcall_due()
+            || (self.lifecycle.can_write() && self.marks.due(self.queue.len()))
+        {
+            self.settle_due(p);
+        }
+    }
+
+    #[inline(never)]
+    fn settle_due<P: Protocol + ?Sized>(&mut self, p: &mut P) {
         loop {
             if let Some(u) = self.lifecycle.next_upcall() {
                 match u {

@@ -62,6 +62,17 @@ impl WaterMarks {
         self.paused
     }
 
+    /// Whether [`check`](WaterMarks::check) would return a notification for
+    /// `buffered` (without recording it).
+    #[inline]
+    pub fn due(&self, buffered: usize) -> bool {
+        if self.paused {
+            buffered <= self.low
+        } else {
+            buffered > self.high
+        }
+    }
+
     /// Compare `buffered` with the marks; returns the notification due, if any.
     #[inline]
     pub fn check(&mut self, buffered: usize) -> Option<FlowUpcall> {
@@ -84,10 +95,14 @@ mod tests {
     #[test]
     fn hysteresis() {
         let mut m = WaterMarks::new(100, 10);
+        assert!(!m.due(100));
         assert_eq!(m.check(100), None);
+        assert!(m.due(101));
         assert_eq!(m.check(101), Some(FlowUpcall::Pause));
         assert_eq!(m.check(500), None);
         assert_eq!(m.check(11), None);
+        assert!(!m.due(11));
+        assert!(m.due(10));
         assert_eq!(m.check(10), Some(FlowUpcall::Resume));
         assert_eq!(m.check(0), None);
     }

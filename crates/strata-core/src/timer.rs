@@ -51,6 +51,7 @@ impl Timers {
     }
 
     /// The earliest pending deadline.
+    #[inline]
     pub fn earliest(&self) -> Option<Instant> {
         self.queue.first().map(|(d, _)| *d)
     }
@@ -73,6 +74,7 @@ impl Timers {
     }
 
     /// Whether no timer is pending.
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.queue.is_empty()
     }

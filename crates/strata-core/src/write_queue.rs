@@ -54,11 +54,13 @@ impl WriteQueue {
     }
 
     /// The first queued buffer.
+    #[inline]
     pub fn front(&self) -> Option<&Bytes> {
         self.bufs.front()
     }
 
     /// Drop `n` bytes from the front (they were written).
+    #[inline]
     pub fn advance(&mut self, mut n: usize) {
         assert!(n <= self.len, "advance past the end of the write queue");
         self.len -= n;
