@@ -26,7 +26,12 @@
 //!
 //! A source that returned `Pending` is not polled again in the same poll:
 //! its wake-up is registered, so asking again would only re-register it
-//! (and, for a socket, re-check readiness) once per round. The clock the
+//! (and, for a socket, re-check readiness) once per round. The same holds
+//! for the sleep: once it returned `Pending` for the earliest deadline,
+//! that deadline is not looked at again in this poll (no clock read per
+//! round); a deadline that passes meanwhile fires when the sleep wakes the
+//! task. The command mailbox costs one atomic load per poll when nothing
+//! was posted. The clock the
 //! stack sees ([`Transport::now`]) is read at most once per poll, when a
 //! layer first asks ([`BaseTransport::clock_moved`]); timers read it
 //! afresh when one is due.
@@ -139,6 +144,8 @@ struct Blocked {
     commands: bool,
     write: bool,
     read: bool,
+    /// The deadline the sleep was armed for and returned `Pending`.
+    timer: Option<Instant>,
 }
 
 enum Phase {
@@ -204,15 +211,26 @@ impl<IO: Io, P: Protocol + 'static> Connection<IO, P> {
     }
 
     /// Apply posted commands. Returns whether any was applied.
+    #[inline]
     fn poll_commands(&mut self, cx: &mut Context<'_>) -> bool {
         if self.blocked.commands || self.base.lifecycle.is_lost() {
             return false;
         }
+        if !self.mailbox_rx.poll_pending(&self.mailbox, cx) {
+            // Not asked again in this poll: a command posted meanwhile
+            // wakes the task.
+            self.blocked.commands = true;
+            return false;
+        }
+        self.apply_commands()
+    }
+
+    #[inline(never)]
+    fn apply_commands(&mut self) -> bool {
         let more = self
             .mailbox_rx
-            .poll(&self.mailbox, cx, &mut self.commands, MAX_COMMANDS);
-        // Not asked again in this poll unless the budget left some behind:
-        // a command posted meanwhile wakes the task.
+            .take(&self.mailbox, &mut self.commands, MAX_COMMANDS);
+        // Asked again in this poll only if the budget left some behind.
         self.blocked.commands = !more;
         let mut applied = false;
         while let Some(cmd) = self.commands.pop_front() {
@@ -383,15 +401,27 @@ impl<IO: Io, P: Protocol + 'static> Connection<IO, P> {
 
     /// Fire due timers; arm the sleep for the next one. Returns whether any
     /// fired.
+    #[inline]
     fn poll_timers(&mut self, cx: &mut Context<'_>) -> bool {
+        if self.base.timers.is_empty() {
+            return false;
+        }
+        self.poll_due_timers(cx)
+    }
+
+    #[inline(never)]
+    fn poll_due_timers(&mut self, cx: &mut Context<'_>) -> bool {
         let Some(deadline) = self.base.timers.earliest() else {
             return false;
         };
-        if !self.base.lifecycle.is_live() {
+        if !self.base.lifecycle.is_live() || self.blocked.timer == Some(deadline) {
             return false;
         }
         let now = Instant::now();
         if deadline > now && !self.wait_until(deadline, cx) {
+            // The sleep's wake-up is registered: this deadline is not
+            // looked at again in this poll (nor the clock read for it).
+            self.blocked.timer = Some(deadline);
             return false;
         }
         // Tokio rounds deadlines up to the millisecond, so the clock is at
