@@ -23,6 +23,9 @@ pub struct WaterMarks {
     high: usize,
     low: usize,
     paused: bool,
+    /// The mark the buffer is compared with now: `low` while paused, else
+    /// `high`. A notification is due when "above it" differs from `paused`.
+    edge: usize,
 }
 
 impl Default for WaterMarks {
@@ -38,6 +41,7 @@ impl WaterMarks {
             high,
             low: low.min(high),
             paused: false,
+            edge: high,
         }
     }
 
@@ -45,6 +49,7 @@ impl WaterMarks {
     pub fn set(&mut self, high: usize, low: usize) {
         self.high = high;
         self.low = low.min(high);
+        self.edge = if self.paused { self.low } else { self.high };
     }
 
     /// The high-water mark.
@@ -66,24 +71,22 @@ impl WaterMarks {
     /// `buffered` (without recording it).
     #[inline]
     pub fn due(&self, buffered: usize) -> bool {
-        if self.paused {
-            buffered <= self.low
-        } else {
-            buffered > self.high
-        }
+        (buffered > self.edge) != self.paused
     }
 
     /// Compare `buffered` with the marks; returns the notification due, if any.
     #[inline]
     pub fn check(&mut self, buffered: usize) -> Option<FlowUpcall> {
-        if !self.paused && buffered > self.high {
-            self.paused = true;
+        if !self.due(buffered) {
+            return None;
+        }
+        self.paused = !self.paused;
+        if self.paused {
+            self.edge = self.low;
             Some(FlowUpcall::Pause)
-        } else if self.paused && buffered <= self.low {
-            self.paused = false;
-            Some(FlowUpcall::Resume)
         } else {
-            None
+            self.edge = self.high;
+            Some(FlowUpcall::Resume)
         }
     }
 }
@@ -105,5 +108,34 @@ mod tests {
         assert!(m.due(10));
         assert_eq!(m.check(10), Some(FlowUpcall::Resume));
         assert_eq!(m.check(0), None);
+    }
+
+    /// `due` and `check` agree with the rule as stated (pause above `high`,
+    /// resume at or below `low`, alternating), marks changed on the way.
+    #[test]
+    fn due_agrees_with_the_rule() {
+        let mut m = WaterMarks::new(8, 3);
+        let mut paused = false;
+        let (mut high, mut low) = (8, 3);
+        for step in 0..2000usize {
+            if step % 97 == 0 {
+                high = (step / 97) % 11;
+                low = (step / 7) % 13;
+                m.set(high, low);
+            }
+            let b = (step * 7 + step / 3) % 14;
+            let want = if !paused && b > high {
+                paused = true;
+                Some(FlowUpcall::Pause)
+            } else if paused && b <= low.min(high) {
+                paused = false;
+                Some(FlowUpcall::Resume)
+            } else {
+                None
+            };
+            assert_eq!(m.due(b), want.is_some(), "step {step}");
+            assert_eq!(m.check(b), want, "step {step}");
+            assert_eq!(m.is_paused(), paused);
+        }
     }
 }
