@@ -19,7 +19,9 @@
 //!
 //! until nothing makes progress (every source then has registered a
 //! wake-up) or a round budget is spent (the task then yields to others and
-//! wakes itself). Because writes come last in a round, whatever a command,
+//! wakes itself). Writes are tried in the first round of a poll and then
+//! only in rounds where a callback ran: a write pass ends with the queue
+//! flushed or the stream blocked, and only a callback can give it more. Because writes come last in a round, whatever a command,
 //! a timer or a read made the stack write goes out in that same round: a
 //! request read is answered by the write that follows it, and one more
 //! round, finding nothing to do, ends the poll.
@@ -148,6 +150,9 @@ struct Blocked {
     timer: Option<Instant>,
 }
 
+// An explicit tag: the poll tests the phase first thing, and a niche in
+// `Reason` would make that a computation.
+#[repr(u8)]
 enum Phase {
     Running { started: bool },
     Lingering { reason: Reason, until: Instant },
@@ -194,11 +199,17 @@ impl<IO: Io, P: Protocol + 'static> Connection<IO, P> {
         }
         self.blocked = Blocked::default();
         self.base.clock_moved();
-        for _ in 0..MAX_ROUNDS {
+        for round in 0..MAX_ROUNDS {
             let mut progress = self.poll_commands(cx);
             progress |= self.poll_timers(cx);
             progress |= self.poll_read(cx);
-            progress |= self.poll_writes(cx);
+            // Only callbacks give the writes something new to do. A call
+            // to `poll_writes` leaves its source blocked or with nothing
+            // to do (the queue flushed, no FIN due), so after the first
+            // round it is skipped when no callback ran in this one.
+            if progress || round == 0 {
+                progress |= self.poll_writes(cx);
+            }
             if self.base.lifecycle.is_lost() {
                 return self.finish(cx);
             }
