@@ -204,6 +204,18 @@ impl BaseTransport {
         }
     }
 
+    // Out of line: the warning's formatting would otherwise burden every
+    // write with its register saves.
+    #[cold]
+    #[inline(never)]
+    fn write_dropped(&self, data: Bytes) {
+        tracing::warn!(
+            layer = self.info.layers.first().map(|l| l.name).unwrap_or("?"),
+            len = data.len(),
+            "write after close_write/close/abort dropped"
+        );
+    }
+
     /// Record that `n` bytes of the queue went out on the wire.
     #[inline]
     pub fn advance(&mut self, n: usize) {
@@ -218,11 +230,7 @@ impl Transport for BaseTransport {
         if self.lifecycle.can_write() {
             self.queue.push(data);
         } else {
-            tracing::warn!(
-                layer = self.info.layers.first().map(|l| l.name).unwrap_or("?"),
-                len = data.len(),
-                "write after close_write/close/abort dropped"
-            );
+            self.write_dropped(data);
         }
     }
 

@@ -36,9 +36,15 @@ impl WriteQueue {
             if self.head.is_none() {
                 self.head = Some(data);
             } else {
-                self.rest.push_back(data);
+                self.push_back(data);
             }
         }
+    }
+
+    // Out of line: growing the ring is not the common case.
+    #[inline(never)]
+    fn push_back(&mut self, data: Bytes) {
+        self.rest.push_back(data);
     }
 
     /// Total bytes queued.
