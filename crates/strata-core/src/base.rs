@@ -208,10 +208,10 @@ impl BaseTransport {
     // write with its register saves.
     #[cold]
     #[inline(never)]
-    fn write_dropped(&self, data: Bytes) {
+    fn write_dropped(&self, len: usize) {
         tracing::warn!(
             layer = self.info.layers.first().map(|l| l.name).unwrap_or("?"),
-            len = data.len(),
+            len,
             "write after close_write/close/abort dropped"
         );
     }
@@ -230,7 +230,16 @@ impl Transport for BaseTransport {
         if self.lifecycle.can_write() {
             self.queue.push(data);
         } else {
-            self.write_dropped(data);
+            self.write_dropped(data.len());
+        }
+    }
+
+    #[inline]
+    fn write_slice(&mut self, data: &[u8]) {
+        if self.lifecycle.can_write() {
+            self.queue.push_copy(data);
+        } else {
+            self.write_dropped(data.len());
         }
     }
 

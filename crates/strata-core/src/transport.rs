@@ -97,7 +97,13 @@ pub trait Transport {
         None
     }
 
-    /// Convenience: copy `data` into a new buffer and [`write`](Transport::write) it.
+    /// Write a copy of `data`, like `write(Bytes::copy_from_slice(data))`
+    /// (which is the default): for small writes encoded into a buffer of
+    /// the caller's own (headers, short messages) that it then reuses. A
+    /// transport that owns its write buffer appends the bytes to it (the
+    /// tokio driver's, TLS, a mux subchannel), so small messages cost no
+    /// allocation and no reference counting. Order with
+    /// [`write`](Transport::write) is the order of the calls.
     fn write_slice(&mut self, data: &[u8]) {
         self.write(Bytes::copy_from_slice(data))
     }

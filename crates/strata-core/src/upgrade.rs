@@ -143,6 +143,9 @@ impl Transport for UpgradableView<'_> {
     fn write(&mut self, data: Bytes) {
         self.lower.write(data)
     }
+    fn write_slice(&mut self, data: &[u8]) {
+        self.lower.write_slice(data)
+    }
     fn close_write(&mut self) {
         self.lower.close_write()
     }

@@ -1,7 +1,10 @@
 use std::collections::VecDeque;
 use std::io::IoSlice;
 
-use bytes::{Buf, Bytes};
+use bytes::{Buf, Bytes, BytesMut};
+
+/// The tail's first allocation: room for dozens of small messages.
+const TAIL: usize = 4 * 1024;
 
 /// A queue of outgoing buffers: what a transport holds between
 /// [`Transport::write`](crate::Transport::write) and the layer below.
@@ -13,12 +16,22 @@ use bytes::{Buf, Bytes};
 /// The first buffer has a slot of its own: most of the time a transport
 /// holds one buffer (a message written, then flushed whole), and pushing,
 /// looking at and dropping it then never touch the ring behind it.
+///
+/// Small writes made from borrowed bytes ([`push_copy`](WriteQueue::push_copy))
+/// are copied into a *tail* buffer that the queue owns and reuses: after
+/// every pushed `Bytes`, written out like them, and cleared (not freed)
+/// once written, so a stream of small messages costs no allocation and no
+/// reference counting. A `push` after copied bytes seals them into the
+/// ring first, so order is always the order of the calls.
 #[derive(Debug, Default)]
 pub struct WriteQueue {
-    /// The first buffer; `None` only when the queue is empty.
+    /// The first buffer; `None` when only the tail (or nothing) is queued.
     head: Option<Bytes>,
     /// The buffers after `head`.
     rest: VecDeque<Bytes>,
+    /// Copied bytes, after everything in `head` and `rest` (boxed: most
+    /// queues never copy, and a queue stays small).
+    tail: Option<Box<BytesMut>>,
     len: usize,
 }
 
@@ -32,6 +45,9 @@ impl WriteQueue {
     #[inline]
     pub fn push(&mut self, data: Bytes) {
         if !data.is_empty() {
+            if self.has_tail() {
+                self.seal_tail();
+            }
             self.len += data.len();
             if self.head.is_none() {
                 self.head = Some(data);
@@ -41,10 +57,47 @@ impl WriteQueue {
         }
     }
 
+    /// Append a copy of `data` (see the type's documentation: for small
+    /// writes; a large one is better pushed as `Bytes`, without a copy).
+    #[inline]
+    pub fn push_copy(&mut self, data: &[u8]) {
+        self.len += data.len();
+        self.tail
+            .get_or_insert_with(|| Box::new(BytesMut::with_capacity(TAIL)))
+            .extend_from_slice(data);
+    }
+
+    /// Whether copied bytes are queued.
+    #[inline]
+    fn has_tail(&self) -> bool {
+        self.tail.as_ref().is_some_and(|t| !t.is_empty())
+    }
+
+    /// The copied bytes queued (empty if none).
+    #[inline]
+    fn tail(&self) -> &[u8] {
+        self.tail.as_deref().map_or(&[], |t| &t[..])
+    }
+
     // Out of line: growing the ring is not the common case.
     #[inline(never)]
     fn push_back(&mut self, data: Bytes) {
         self.rest.push_back(data);
+    }
+
+    /// Move the tail's bytes into the ring as one buffer (the length is
+    /// unchanged: they were counted when copied in).
+    #[inline(never)]
+    fn seal_tail(&mut self) {
+        let Some(tail) = self.tail.as_mut() else {
+            return;
+        };
+        let sealed = tail.split().freeze();
+        if self.head.is_none() {
+            self.head = Some(sealed);
+        } else {
+            self.rest.push_back(sealed);
+        }
     }
 
     /// Total bytes queued.
@@ -62,18 +115,31 @@ impl WriteQueue {
     /// Fill `dst` with slices of the queued buffers, front first; returns how
     /// many were filled.
     pub fn io_slices<'a>(&'a self, dst: &mut [IoSlice<'a>]) -> usize {
+        let buffers = self.head.iter().chain(self.rest.iter()).map(|b| &b[..]);
+        let tail = Some(self.tail()).filter(|t| !t.is_empty());
         let mut n = 0;
-        for (slot, b) in dst.iter_mut().zip(self.head.iter().chain(self.rest.iter())) {
+        for (slot, b) in dst.iter_mut().zip(buffers.chain(tail)) {
             *slot = IoSlice::new(b);
             n += 1;
         }
         n
     }
 
-    /// The first queued buffer.
+    /// The first queued `Bytes`. `None` when the queue is empty, and also
+    /// when only copied bytes are queued: [`front_slice`](Self::front_slice)
+    /// is what goes out first in every case.
     #[inline]
     pub fn front(&self) -> Option<&Bytes> {
         self.head.as_ref()
+    }
+
+    /// The first contiguous run of queued bytes (`None` only when empty).
+    #[inline]
+    pub fn front_slice(&self) -> Option<&[u8]> {
+        match &self.head {
+            Some(h) => Some(h),
+            None => Some(self.tail()).filter(|t| !t.is_empty()),
+        }
     }
 
     /// Drop `n` bytes from the front (they were written).
@@ -82,7 +148,19 @@ impl WriteQueue {
         assert!(n <= self.len, "advance past the end of the write queue");
         self.len -= n;
         while n > 0 {
-            let head = self.head.as_mut().expect("len says a buffer is here");
+            let Some(head) = self.head.as_mut() else {
+                // Only the tail is left (the ring is empty when `head` is).
+                let tail = self.tail.as_mut().expect("len says copied bytes are here");
+                if n == tail.len() {
+                    // All written: empty it in place, so the next copies
+                    // reuse the whole allocation (advancing would move its
+                    // start and shrink what is left of it).
+                    tail.clear();
+                } else {
+                    tail.advance(n);
+                }
+                return;
+            };
             if n >= head.len() {
                 n -= head.len();
                 self.head = self.rest.pop_front();
@@ -96,6 +174,9 @@ impl WriteQueue {
     /// Take up to `max` bytes from the front as one buffer. Takes a slice of
     /// the front buffer without copying when it alone is long enough.
     pub fn take(&mut self, max: usize) -> Bytes {
+        if self.has_tail() {
+            self.seal_tail();
+        }
         let single = self.rest.is_empty();
         let Some(head) = self.head.as_mut() else {
             return Bytes::new();
@@ -127,6 +208,9 @@ impl WriteQueue {
 
     /// Take everything as a list of buffers.
     pub fn drain(&mut self) -> impl Iterator<Item = Bytes> + '_ {
+        if self.has_tail() {
+            self.seal_tail();
+        }
         self.len = 0;
         self.head.take().into_iter().chain(self.rest.drain(..))
     }
@@ -135,6 +219,9 @@ impl WriteQueue {
     pub fn clear(&mut self) {
         self.head = None;
         self.rest.clear();
+        if let Some(t) = self.tail.as_mut() {
+            t.clear();
+        }
         self.len = 0;
     }
 }
@@ -187,7 +274,18 @@ mod tests {
             seed % n
         };
         for _ in 0..20_000 {
-            match rand(6) {
+            match rand(7) {
+                6 => {
+                    let n = rand(5) as usize;
+                    let b: Vec<u8> = (0..n)
+                        .map(|_| {
+                            next = next.wrapping_add(1);
+                            next
+                        })
+                        .collect();
+                    model.extend_from_slice(&b);
+                    q.push_copy(&b);
+                }
                 0 | 1 => {
                     let n = rand(5) as usize;
                     let b: Vec<u8> = (0..n)
@@ -218,7 +316,7 @@ mod tests {
                     let flat: Vec<u8> = sl[..k].iter().flat_map(|s| s.iter().copied()).collect();
                     assert_eq!(&flat[..], &model[..flat.len()]);
                     assert_eq!(
-                        q.front().map(|b| b.len()),
+                        q.front_slice().map(|b| b.len()),
                         sl.first().filter(|_| k > 0).map(|s| s.len())
                     );
                 }
@@ -232,7 +330,10 @@ mod tests {
             }
             assert_eq!(q.len(), model.len());
             assert_eq!(q.is_empty(), model.is_empty());
-            assert_eq!(q.front().is_none(), model.is_empty());
+            assert_eq!(q.front_slice().is_none(), model.is_empty());
+            if let Some(f) = q.front_slice() {
+                assert_eq!(f, &model[..f.len()]);
+            }
         }
     }
 }

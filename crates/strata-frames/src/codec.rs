@@ -342,6 +342,19 @@ impl Encoder {
         (!self.buf.is_empty()).then(|| self.buf.split().freeze())
     }
 
+    /// Hand the bytes encoded and not yet handed out, if any, to `write` as
+    /// one borrowed slice, then forget them, keeping the buffer for the
+    /// next frames: for [`Transport::write_slice`](strata_core::Transport::write_slice),
+    /// which copies them into the transport's own buffer (no allocation,
+    /// no reference counting).
+    #[inline]
+    pub fn flush_copy(&mut self, write: impl FnOnce(&[u8])) {
+        if !self.buf.is_empty() {
+            write(&self.buf);
+            self.buf.clear();
+        }
+    }
+
     /// Bytes waiting for [`flush`](Encoder::flush).
     pub fn pending(&self) -> usize {
         self.buf.len()

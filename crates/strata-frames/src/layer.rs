@@ -333,9 +333,8 @@ struct View<'a> {
 impl View<'_> {
     #[inline]
     fn flush(&mut self) {
-        if let Some(batch) = self.core.enc.flush() {
-            self.lower.write(batch);
-        }
+        let lower = &mut *self.lower;
+        self.core.enc.flush_copy(|batch| lower.write_slice(batch));
     }
 }
 

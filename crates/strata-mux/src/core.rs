@@ -375,7 +375,7 @@ impl Core {
                 // Header and payload in one buffer (a small copy).
                 lower.write(arena.frame(h, |buf| {
                     let mut left = n;
-                    while let Some(front) = q.front().filter(|_| left > 0) {
+                    while let Some(front) = q.front_slice().filter(|_| left > 0) {
                         let m = front.len().min(left);
                         buf.put_slice(&front[..m]);
                         q.advance(m);
@@ -387,7 +387,7 @@ impl Core {
                 let mut left = n;
                 while left > 0 && !q.is_empty() {
                     // The front buffer itself, or a slice of it: no copy.
-                    let m = q.front().map_or(0, |f| f.len()).min(left);
+                    let m = q.front_slice().map_or(0, |f| f.len()).min(left);
                     lower.write(q.take(m));
                     left -= m;
                 }

@@ -66,6 +66,16 @@ impl Transport for View<'_> {
         }
     }
 
+    fn write_slice(&mut self, data: &[u8]) {
+        let s = self.s();
+        if s.life.can_write() {
+            s.send.queue.push_copy(data);
+        } else {
+            // Closed: `write` logs the refusal.
+            self.write(Bytes::copy_from_slice(data));
+        }
+    }
+
     fn close_write(&mut self) {
         self.s().life.close_write();
     }

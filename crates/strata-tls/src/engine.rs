@@ -248,14 +248,15 @@ impl Engine {
     fn encrypt_plain(&mut self) {
         let Engine { conn, plain, .. } = self;
         while !plain.is_empty() {
-            let written = if let Some(front) = plain.front().filter(|f| f.len() == plain.len()) {
-                // One buffer (ping-pong, large writes): no slice table.
-                conn.writer().write(front)
-            } else {
-                let mut slices = [IoSlice::new(&[]); MAX_SLICES];
-                let n = plain.io_slices(&mut slices);
-                conn.writer().write_vectored(&slices[..n])
-            };
+            let written =
+                if let Some(front) = plain.front_slice().filter(|f| f.len() == plain.len()) {
+                    // One buffer (ping-pong, large writes): no slice table.
+                    conn.writer().write(front)
+                } else {
+                    let mut slices = [IoSlice::new(&[]); MAX_SLICES];
+                    let n = plain.io_slices(&mut slices);
+                    conn.writer().write_vectored(&slices[..n])
+                };
             match written {
                 Ok(0) | Err(_) => break,
                 Ok(written) => plain.advance(written),

@@ -31,6 +31,15 @@ impl Transport for View<'_> {
         }
     }
 
+    fn write_slice(&mut self, data: &[u8]) {
+        if self.eng.life.can_write() {
+            self.eng.plain.push_copy(data);
+        } else {
+            // Closed: `write` logs the refusal.
+            self.write(Bytes::copy_from_slice(data));
+        }
+    }
+
     fn close_write(&mut self) {
         self.eng.life.close_write();
     }

@@ -292,7 +292,7 @@ impl<IO: Io, P: Protocol + 'static> Connection<IO, P> {
         let mut progress = false;
         while !self.base.queue.is_empty() {
             let queue = &self.base.queue;
-            let res = match queue.front() {
+            let res = match queue.front_slice() {
                 Some(front) if front.len() == queue.len() || front.len() >= BIG_WRITE => {
                     Pin::new(&mut *io).poll_write(cx, front)
                 }

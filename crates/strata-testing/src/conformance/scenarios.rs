@@ -18,13 +18,19 @@ use crate::rng::{pattern, Rng};
 /// and than a mux window, small enough for one-byte chunking.
 pub const BULK: usize = 256 * 1024;
 
-/// Write `data` in pieces of seeded-random sizes (1 byte to 16 KiB).
+/// Write `data` in pieces of seeded-random sizes (1 byte to 16 KiB), each
+/// by `write` or by `write_slice` at random: the two interleave in order.
 pub fn write_in_pieces(t: &mut dyn Transport, data: &[u8], seed: u64) {
     let mut rng = Rng::new(seed);
     let mut at = 0;
     while at < data.len() {
         let n = rng.range(1, 16 * 1024).min(data.len() - at);
-        t.write(Bytes::copy_from_slice(&data[at..at + n]));
+        let piece = &data[at..at + n];
+        if rng.chance(0.5) {
+            t.write(Bytes::copy_from_slice(piece));
+        } else {
+            t.write_slice(piece);
+        }
         at += n;
     }
 }
