@@ -34,8 +34,7 @@ pub enum Role {
 pub const KNOWN_LAYERS: &str = "tls:OPTIONS, mux[:OPTIONS]";
 
 /// The options a `mux:` segment takes.
-const MUX_EXPECTED: &str =
-    "mux or mux:window=BYTES,budget=BYTES,max-streams=N,keepalive=SECONDS";
+const MUX_EXPECTED: &str = "mux or mux:window=BYTES,budget=BYTES,max-streams=N,keepalive=SECONDS";
 
 /// One layer of a stack, built from its description segment.
 #[derive(Clone, Debug)]
@@ -336,7 +335,10 @@ mod tests {
         assert_eq!(c.max_streams, 10);
         assert_eq!(c.keepalive, Some(std::time::Duration::from_secs(5)));
         let d = mux("mux").unwrap();
-        assert_eq!(d.receive_budget, strata_mux::Config::default().receive_budget);
+        assert_eq!(
+            d.receive_budget,
+            strata_mux::Config::default().receive_budget
+        );
     }
 
     #[test]
@@ -348,7 +350,10 @@ mod tests {
             ("mux:colour=blue", "unknown mux option \"colour\""),
         ] {
             let e = mux(text).unwrap_err().to_string();
-            assert!(e.contains(says) && e.contains("budget=BYTES"), "{text}: {e}");
+            assert!(
+                e.contains(says) && e.contains("budget=BYTES"),
+                "{text}: {e}"
+            );
         }
     }
 }
