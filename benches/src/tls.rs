@@ -18,7 +18,7 @@
 //!   echo, the next; round trips per second, timed from before `connect`.
 //!
 //! The Strata side runs the very protocols of the `tcp` case
-//! ([`tcp::Sender`], [`tcp::Receiver`], [`tcp::Echo`], [`tcp::Pinger`])
+//! ([`crate::tcp::Sender`], [`crate::tcp::Receiver`], [`crate::tcp::Echo`], [`crate::tcp::Pinger`])
 //! under `TlsClient::wrap` / `TlsServer::wrap`: the same application code,
 //! with TLS put in. The tokio-rustls side is its plain idiom: `write_all` of
 //! the same chunk in a loop, `read` into a 64 KiB buffer, `shutdown` to

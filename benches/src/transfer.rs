@@ -21,7 +21,7 @@
 //! beside it) under `Mux` under `Tls` on the strata-tokio driver; the peer
 //! is a single tokio-rustls stream with `write_all` / `read`, `shutdown` to
 //! end the content, and 40 bytes of hash and length back. Both use the
-//! same rustls configurations ([`tls::Configs`]: TLS 1.3,
+//! same rustls configurations ([`crate::tls::Configs`]: TLS 1.3,
 //! AES-128-GCM, ring).
 //!
 //! Each run writes into a fresh directory; the time runs from before

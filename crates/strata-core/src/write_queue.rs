@@ -275,7 +275,8 @@ mod tests {
         };
         for _ in 0..20_000 {
             match rand(7) {
-                6 => {
+                op @ (0 | 1 | 6) => {
+                    // Fresh bytes (a running counter), by push or by copy.
                     let n = rand(5) as usize;
                     let b: Vec<u8> = (0..n)
                         .map(|_| {
@@ -284,18 +285,11 @@ mod tests {
                         })
                         .collect();
                     model.extend_from_slice(&b);
-                    q.push_copy(&b);
-                }
-                0 | 1 => {
-                    let n = rand(5) as usize;
-                    let b: Vec<u8> = (0..n)
-                        .map(|_| {
-                            next = next.wrapping_add(1);
-                            next
-                        })
-                        .collect();
-                    model.extend_from_slice(&b);
-                    q.push(Bytes::from(b));
+                    if op == 6 {
+                        q.push_copy(&b);
+                    } else {
+                        q.push(Bytes::from(b));
+                    }
                 }
                 2 => {
                     let n = rand(model.len() as u64 + 1) as usize;

@@ -3,7 +3,7 @@
 //! [`RecordingTransport`] stands *below* a layer: hand it to the layer's
 //! `Protocol` methods as the lower transport and look at what the layer
 //! wrote and asked for. To record what a layer hands *up*, put a
-//! [`Recorder`](crate::conformance::Recorder) above it.
+//! [`Recorder`] above it.
 
 use std::time::{Duration, Instant};
 

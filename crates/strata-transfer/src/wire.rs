@@ -16,7 +16,7 @@
 //!   BLAKE3 of the bytes stored; msg = UTF-8, why (if not ok) or a summary.
 //! ```
 //!
-//! Limits: a path is at most [`MAX_PATH`](crate::path::MAX_PATH) bytes, a
+//! Limits: a path is at most [`MAX_PATH`] bytes, a
 //! message [`MAX_MESSAGE`] bytes; an opening is thus at most
 //! [`MAX_OPENING`] bytes, a receipt at most [`MAX_RECEIPT`]. The decoders
 //! take any prefix of the stream and say "need more", "here it is, and it
