@@ -61,9 +61,10 @@ use strata_mux::{no_inbound, Config as MuxConfig, Mux};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
+use tokio_util::compat::FuturesAsyncReadCompatExt as _;
 
 use crate::common::{
-    corrupt, join, mb_per_sec, median, pattern, Config, PatternCheck, Report, Runtimes, Side, Unit,
+    corrupt, count_to_eof, join, mb_per_sec, median, pattern, Config, Report, Runtimes, Side, Unit,
 };
 use crate::tcp::{
     self, limit, strata_err, tokio_accept, tokio_connect, tokio_listener, Echo, Pinger, Receiver,
@@ -1038,25 +1039,10 @@ pub async fn yamux_throughput(
                 let done = done_tx.clone();
                 tokio::spawn(async move {
                     let r = async {
-                        let mut buf = vec![0u8; CHUNK];
-                        let mut count = 0u64;
-                        let mut check = verify.then(|| PatternCheck::new(chunk));
-                        loop {
-                            let n = s.read(&mut buf).await?;
-                            if n == 0 {
-                                break;
-                            }
-                            count += n as u64;
-                            if let Some(c) = &mut check {
-                                c.feed(&buf[..n]);
-                            }
-                        }
-                        let end = Instant::now();
-                        if let Some(c) = &check {
-                            c.finish(per)?;
-                        }
+                        let mut tokio_side = (&mut s).compat();
+                        let r = count_to_eof(&mut tokio_side, CHUNK, chunk, per, verify).await?;
                         s.close().await?;
-                        Ok((count, end))
+                        Ok(r)
                     }
                     .await;
                     let _ = done.send(r);

@@ -110,10 +110,19 @@ pub async fn limit<T>(
     what: &str,
     f: impl std::future::Future<Output = io::Result<T>>,
 ) -> io::Result<T> {
-    tokio::time::timeout(RUN_LIMIT, f).await.map_err(|_| {
+    limit_within(what, RUN_LIMIT, f).await
+}
+
+/// Run `f`, failing with `TimedOut` if it takes longer than `within`.
+pub async fn limit_within<T>(
+    what: &str,
+    within: Duration,
+    f: impl std::future::Future<Output = io::Result<T>>,
+) -> io::Result<T> {
+    tokio::time::timeout(within, f).await.map_err(|_| {
         io::Error::new(
             io::ErrorKind::TimedOut,
-            format!("{what} took more than {RUN_LIMIT:?}"),
+            format!("{what} took more than {within:?}"),
         )
     })?
 }

@@ -179,16 +179,12 @@ pub async fn run(cfg: &Config, out: &mut dyn FnMut(Report)) -> io::Result<()> {
     Ok(())
 }
 
+/// Run `f` within this case's (longer) limit: a gibibyte through the disk.
 async fn limit<T>(
     what: &str,
     f: impl std::future::Future<Output = io::Result<T>>,
 ) -> io::Result<T> {
-    tokio::time::timeout(RUN_LIMIT, f).await.map_err(|_| {
-        io::Error::new(
-            io::ErrorKind::TimedOut,
-            format!("{what} took more than {RUN_LIMIT:?}"),
-        )
-    })?
+    crate::tcp::limit_within(what, RUN_LIMIT, f).await
 }
 
 // ---------------------------------------------------------------------------
