@@ -185,11 +185,11 @@ impl<P: Protocol> Tls<P> {
                 continue;
             }
 
-            // Flow control: paused while the layer below is, or while the
-            // plaintext held during a handshake is above the mark.
+            // Flow control: the protocol's marks, on all it has written
+            // and is not yet sent (plaintext here, ciphertext below).
             if eng.app_made && eng.life.can_write() {
-                eng.marks.check(eng.plain.len());
-                let want = eng.lower_paused || eng.marks.is_paused();
+                eng.marks.check(eng.plain.len() + lower.write_buffer_len());
+                let want = eng.marks.is_paused();
                 if want != eng.app_paused {
                     eng.app_paused = want;
                     let v = &mut View { eng, lower };
@@ -200,6 +200,9 @@ impl<P: Protocol> Tls<P> {
                     }
                     continue;
                 }
+            }
+            if !eng.lower_lost && !eng.lower_closed {
+                eng.tend_lower_marks(lower);
             }
             return;
         }
@@ -266,13 +269,15 @@ impl<P: Protocol> Protocol for Tls<P> {
         }
     }
 
+    // The layer below pauses us while more than our mark waits there
+    // (`engine::CIPHER_HIGH`): we stop encrypting then, and go on when it
+    // resumes us. The protocol above is paused by its own marks, on all it
+    // has written (see `settle`), not by these calls.
     fn pause_writing(&mut self, t: &mut dyn Transport) {
-        self.eng.lower_paused = true;
         self.settle(t);
     }
 
     fn resume_writing(&mut self, t: &mut dyn Transport) {
-        self.eng.lower_paused = false;
         self.settle(t);
     }
 

@@ -90,11 +90,10 @@ impl Transport for View<'_> {
     }
 
     fn set_write_buffer_limits(&mut self, high: usize, low: usize) {
-        // Ciphertext below and plaintext here share the marks: the layer
-        // below pauses us (forwarded as is); `plain` only grows during a
-        // handshake.
+        // The marks apply to plaintext here and ciphertext below together;
+        // the layer keeps its own below (`Engine::tend_lower_marks`).
         self.eng.marks.set(high, low);
-        self.lower.set_write_buffer_limits(high, low);
+        self.eng.tend_lower_marks(self.lower);
     }
 
     fn can_write(&self) -> bool {

@@ -130,3 +130,101 @@ fn a_peer_that_stops_reading_pauses_the_writer_with_bounded_memory() {
     assert_eq!(s.received_len(), 8 << 20);
     assert!(max_seen.load(Ordering::SeqCst) <= HIGH + 16 * 1024 + 1024);
 }
+
+/// The most ciphertext the layer lets wait below: its 64 KiB mark, plus
+/// at most one step beyond it, plus record overhead.
+const MOST_BELOW: usize = 64 * 1024 + 16 * 1024 + 1024;
+
+/// A protocol with marks far above its write: 1 MiB written in one
+/// callback goes below in steps, as the link drains, and waits above as
+/// plaintext meanwhile; the writer is never paused (its marks are not
+/// reached) and every byte arrives. Observed from the writer's callbacks
+/// (the peer echoes, so they come all through the transfer) through
+/// `info()`, which reports each layer's buffer.
+#[test]
+fn a_large_write_goes_below_in_steps() {
+    const TOTAL: usize = 1 << 20;
+    let most_below = Arc::new(AtomicUsize::new(0));
+    let most_plain = Arc::new(AtomicUsize::new(0));
+    let (mb, mp) = (most_below.clone(), most_plain.clone());
+    let look = move |t: &mut dyn Transport| {
+        let info = t.info();
+        let layer = |name: &str| {
+            info.layers
+                .iter()
+                .find(|l| l.name == name)
+                .unwrap()
+                .buffered
+        };
+        mp.fetch_max(layer("tls"), Ordering::SeqCst);
+        mb.fetch_max(layer("memory"), Ordering::SeqCst);
+    };
+    let look2 = look.clone();
+    let (c, s) = (Log::new(), Log::new());
+    let client = Recorder::new(&c)
+        .on_made(move |t| {
+            t.set_write_buffer_limits(4 << 20, 1 << 20);
+            t.write(Bytes::from(vec![5u8; TOTAL]));
+            t.close_write();
+            look(t);
+        })
+        .on_data(move |t, _| look2(t));
+    let server = Recorder::new(&s)
+        .on_data(|t, d| t.write(d.clone()))
+        .on_read_closed(|t| t.close_write());
+    let mut pair = Pair::new(common::client().wrap(client), common::server().wrap(server));
+    pair.set_link_capacity(64 * 1024);
+    assert!(pair.run());
+    assert_eq!(s.received_len(), TOTAL);
+    assert_eq!(c.received_len(), TOTAL);
+    let below = most_below.load(Ordering::SeqCst);
+    assert!(
+        below <= MOST_BELOW,
+        "{below} bytes of ciphertext waited below"
+    );
+    let plain = most_plain.load(Ordering::SeqCst);
+    assert!(
+        plain >= TOTAL / 2,
+        "the plaintext waited above: at most {plain} bytes"
+    );
+    let paused = c
+        .events()
+        .iter()
+        .any(|e| matches!(e, Event::PauseWriting(_)));
+    assert!(!paused, "paused below its marks: {:?}", c.events());
+}
+
+/// A writer paused by its marks is resumed once what it wrote has drained
+/// to its low mark, also when the last piece of plaintext went below in a
+/// step too small to pause the layer itself (100 KiB: a 64 KiB step, then
+/// 36 KiB with the writer still paused). Every size around that is tried.
+#[test]
+fn a_paused_writer_is_resumed_after_the_last_step() {
+    for total in [80 * 1024, 100 * 1024, 127 * 1024, 150 * 1024, 300 * 1024] {
+        let (c, s) = (Log::new(), Log::new());
+        let client = Recorder::new(&c)
+            .on_made(move |t| {
+                t.set_write_buffer_limits(HIGH, 16 * 1024);
+                t.write(Bytes::from(vec![3u8; total]));
+            })
+            .on_resume(|t| t.close_write());
+        let server = Recorder::new(&s).on_read_closed(|t| t.close_write());
+        let mut pair = Pair::new(common::client().wrap(client), common::server().wrap(server));
+        pair.set_link_capacity(64 * 1024);
+        assert!(
+            pair.run(),
+            "{total}: the transfer did not finish: {:?}",
+            c.events()
+        );
+        assert_eq!(s.received_len(), total);
+        let ev = c.events();
+        let resumed = ev.iter().find_map(|e| match e {
+            Event::ResumeWriting(n) => Some(*n),
+            _ => None,
+        });
+        assert!(
+            matches!(resumed, Some(n) if n <= 16 * 1024),
+            "{total}: {ev:?}"
+        );
+    }
+}

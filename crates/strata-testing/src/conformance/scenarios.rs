@@ -436,15 +436,35 @@ pub fn pause_reading_loses_nothing(r: &mut dyn PairRunner) {
 /// Water marks: a writer whose buffer rises above the high mark gets
 /// `pause_writing`, and `resume_writing` once it drains to the low mark.
 pub fn water_marks_pause_and_resume_writing(r: &mut dyn PairRunner) {
+    water_marks(r, BULK, |t, d| write_in_pieces(t, d, 13));
+}
+
+/// Water marks after one write of 100 KiB, between the high mark and
+/// twice it: a layer that passes it below in pieces (TLS encrypts in
+/// steps) must still resume the writer when the last piece, too small to
+/// cross a mark by itself, has drained.
+pub fn water_marks_after_one_large_write(r: &mut dyn PairRunner) {
+    water_marks(r, 100 * 1024, |t, d| t.write(Bytes::copy_from_slice(d)));
+}
+
+/// The water-mark scenarios: the client sets marks of 64 KiB / 16 KiB and
+/// writes `len` bytes with `write` at once, while the server does not read
+/// for a while; the client must be paused above the high mark and resumed
+/// at the low one (then it closes its side).
+fn water_marks(
+    r: &mut dyn PairRunner,
+    len: usize,
+    write: impl Fn(&mut dyn Transport, &[u8]) + Send + 'static,
+) {
     const HIGH: usize = 64 * 1024;
     const LOW: usize = 16 * 1024;
-    let data = pattern(13, BULK);
+    let data = pattern(13, len);
     let (c, s) = (Log::new(), Log::new());
     let d = data.clone();
     let client = Recorder::new(&c)
         .on_made(move |t| {
             t.set_write_buffer_limits(HIGH, LOW);
-            write_in_pieces(t, &d, 13);
+            write(t, &d);
         })
         .on_resume(|t| t.close_write());
     let server = Recorder::new(&s)
@@ -583,6 +603,7 @@ macro_rules! conformance_suite {
                 peer_close_default_closes_both,
                 pause_reading_loses_nothing,
                 water_marks_pause_and_resume_writing,
+                water_marks_after_one_large_write,
                 timers_fire_in_order_and_cancel,
                 bulk_both_directions
             );
