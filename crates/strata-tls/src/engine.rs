@@ -31,10 +31,10 @@ use crate::TlsError;
 const CIPHER_HIGH: usize = strata_core::DEFAULT_HIGH_WATER;
 /// See [`CIPHER_HIGH`].
 const CIPHER_LOW: usize = strata_core::DEFAULT_LOW_WATER;
-/// The least plaintext encrypted in one step (one full record), however
-/// low the marks: a step always takes the ciphertext below above its high
-/// mark, so the layer below always resumes us for the next.
-const MIN_STEP: usize = 16 * 1024;
+/// The plaintext of a full TLS record. Steps are whole records (at least
+/// one, however low the marks): a step always takes the ciphertext below
+/// above its high mark, so the layer below always resumes us for the next.
+const RECORD: usize = 16 * 1024;
 /// Bytes of plaintext handed to rustls per vectored write, at most.
 const MAX_SLICES: usize = 64;
 /// Plaintext decrypted from one delivery goes up in pieces of about this
@@ -280,7 +280,8 @@ impl Engine {
             let (high, _) = self.step_marks();
             let below = lower.write_buffer_len();
             if below <= high {
-                self.encrypt_plain((high + 1 - below).max(MIN_STEP));
+                // In whole records: no short one at the end of each step.
+                self.encrypt_plain((high + 1 - below).next_multiple_of(RECORD));
             }
         }
         if self.life.wants_fin() && self.plain.is_empty() {
