@@ -24,11 +24,15 @@ use crate::TlsError;
 /// encrypts a whole write before any of it can go out, so a 512 KiB
 /// write (a mux's refill) encrypted at once kept the peer idle while it
 /// was encrypted, and then this end idle while the peer decrypted it; in
-/// 64 KiB steps encrypting here, sending, and decrypting there overlap
-/// (16 subchannels over TLS: 2.3–2.5 → 3.3 GB/s). The protocol's marks
-/// apply to all it has written and is not yet sent: plaintext here and
-/// ciphertext below.
-const CIPHER_HIGH: usize = strata_core::DEFAULT_HIGH_WATER;
+/// 96 KiB steps encrypting here, sending, and decrypting there overlap.
+/// 16 subchannels over TLS (`strata-bench mux`): 2.3–2.5 → 3.3–3.45 GB/s
+/// with the ends on different CPUs; with both on one CPU (`--pin one`),
+/// where every send wakes the peer and costs two context switches, 64 KiB
+/// steps lost a third (1.8 → 1.1–1.25 GB/s), 96 KiB ones 1.57–1.62, while
+/// 128 KiB ones gained less on two CPUs (2.7–3.4) and 256 KiB none. The
+/// protocol's marks apply to all it has written and is not yet sent:
+/// plaintext here and ciphertext below.
+const CIPHER_HIGH: usize = 96 * 1024;
 /// See [`CIPHER_HIGH`].
 const CIPHER_LOW: usize = strata_core::DEFAULT_LOW_WATER;
 /// The plaintext of a full TLS record. Steps are whole records (at least
