@@ -399,7 +399,13 @@ impl AsyncWrite for StrataStream {
         Poll::Ready(Ok(n))
     }
 
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+    /// Complete once the written bytes are the connection task's: it is
+    /// woken to pass them below, and the flush returns at once, as a
+    /// socket's does once its bytes are the kernel's. (Waiting until they
+    /// had gone below let the peer's answer arrive before the flush
+    /// returned, and hyper's server took the peer's end-of-stream for a
+    /// request cut short: `IncompleteMessage`.)
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let mut st = lock(&self.shared);
         if st.out.is_empty() {
             return Poll::Ready(Ok(()));
@@ -407,9 +413,8 @@ impl AsyncWrite for StrataStream {
         if let Some(r) = &st.lost {
             return Poll::Ready(Err(lost_error(r)));
         }
-        st.write_waker = Some(cx.waker().clone());
         st.kick();
-        Poll::Pending
+        Poll::Ready(Ok(()))
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
