@@ -15,6 +15,9 @@
 //! * **Reads** return the bytes of `data_received`; **EOF** is the peer's
 //!   half-close (`read_closed`). The bridge does *not* close its own side
 //!   then: the stream can keep writing.
+//! * **`poll_flush`** completes once the written bytes are the connection
+//!   task's (as a socket's flush does once they are the kernel's): the
+//!   task is woken to pass them below.
 //! * **`poll_shutdown`** is `close_write` (a half-close), complete when
 //!   `write_closed` arrives. **Dropping** the stream is `close`; an aborting
 //!   driver on top ([`Io::abort`]) makes it `abort`.
