@@ -168,13 +168,20 @@ impl Engine {
         let mut batch = std::mem::take(&mut self.rx);
         let before = self.inbox.len();
         self.receive_into(data, &mut batch);
-        if !batch.is_empty() && !self.failed {
-            self.inbox.push(batch.split().freeze());
-        }
         // Keep the buffer while the traffic is bulk; after small deliveries
-        // (a request, an answer) let it go, so that a quiet connection holds
-        // no batch-sized buffer.
-        if self.inbox.len().saturating_sub(before) >= KEEP_RX {
+        // (a request, an answer) let it go whole (splitting it would cost an
+        // allocation for nothing), so that a quiet connection holds no
+        // batch-sized buffer.
+        let bulk = self.inbox.len().saturating_sub(before) + batch.len() >= KEEP_RX;
+        if !batch.is_empty() && !self.failed {
+            let piece = if bulk {
+                batch.split()
+            } else {
+                std::mem::take(&mut batch)
+            };
+            self.inbox.push(piece.freeze());
+        }
+        if bulk {
             self.rx = batch;
         }
     }
@@ -214,7 +221,7 @@ impl Engine {
                     // in, so what is left of this delivery bounds the rest
                     // (give or take a record rustls held from before).
                     let want = (avail + rd.len()).min(MAX_BATCH).max(avail);
-                    if !batch.try_reclaim(want) {
+                    if batch.capacity() == 0 || !batch.try_reclaim(want) {
                         // Bulk traffic gets a whole batch, which the next
                         // delivery can reuse whatever its size.
                         let cap = if want >= KEEP_RX { MAX_BATCH } else { want };
