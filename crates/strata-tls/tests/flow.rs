@@ -228,3 +228,106 @@ fn a_paused_writer_is_resumed_after_the_last_step() {
         );
     }
 }
+
+/// Writes random pieces while it is not paused, until `total`, then
+/// half-closes; records what `write_buffer_len` was at each pause and
+/// resume.
+struct Paced {
+    rng: strata_testing::rng::Rng,
+    marks: (usize, usize),
+    total: usize,
+    sent: usize,
+    paused: bool,
+    seen: Arc<std::sync::Mutex<Vec<(bool, usize)>>>,
+}
+
+impl Paced {
+    fn fill(&mut self, t: &mut dyn Transport) {
+        // Writes until above the high mark (so a pause is due), and then
+        // sometimes a few pieces more: a callback may go far past it.
+        let mut extra = self.rng.range(0, 3);
+        while !self.paused && self.sent < self.total {
+            if t.write_buffer_len() > self.marks.0 {
+                if extra == 0 {
+                    break;
+                }
+                extra -= 1;
+            }
+            let n = self.rng.range(1, 100 * 1024).min(self.total - self.sent);
+            t.write(Bytes::from(vec![9u8; n]));
+            self.sent += n;
+        }
+        if self.sent == self.total {
+            t.close_write();
+        }
+    }
+}
+
+impl Protocol for Paced {
+    fn connection_made(&mut self, t: &mut dyn Transport) {
+        t.set_write_buffer_limits(self.marks.0, self.marks.1);
+        self.fill(t)
+    }
+    fn data_received(&mut self, _t: &mut dyn Transport, _data: Bytes) {}
+    fn pause_writing(&mut self, t: &mut dyn Transport) {
+        self.paused = true;
+        self.seen.lock().unwrap().push((true, t.write_buffer_len()));
+    }
+    fn resume_writing(&mut self, t: &mut dyn Transport) {
+        self.paused = false;
+        self.seen
+            .lock()
+            .unwrap()
+            .push((false, t.write_buffer_len()));
+        self.fill(t)
+    }
+}
+
+/// Random marks (from none to above what is written), random writes,
+/// random link capacity and cuts: every transfer completes (the layer's
+/// steps below never leave a paused writer without its resume), pause and
+/// resume alternate, a pause comes above the high mark and a resume at
+/// the low one.
+#[test]
+fn random_marks_and_writes_always_complete() {
+    let mut rng = strata_testing::rng::Rng::new(7);
+    for case in 0..60 {
+        let choices = [0, 1024, 16 * 1024, 64 * 1024, 100 * 1024, 1 << 20];
+        let high = choices[rng.range(0, choices.len() - 1)];
+        let low = choices[rng.range(0, choices.len() - 1)].min(high);
+        let total = rng.range(1, 1 << 20);
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let writer = Paced {
+            rng: strata_testing::rng::Rng::new(case),
+            marks: (high, low),
+            total,
+            sent: 0,
+            paused: false,
+            seen: seen.clone(),
+        };
+        let s = Log::new();
+        let server = Recorder::new(&s).on_read_closed(|t| t.close_write());
+        let mut pair = Pair::new(common::client().wrap(writer), common::server().wrap(server))
+            .chunking(strata_testing::Chunking::Random {
+                seed: case,
+                max: rng.range(1, 64 * 1024),
+            });
+        pair.set_link_capacity(rng.range(1024, 512 * 1024));
+        let what = format!("case {case}: marks {high}/{low}, {total} bytes");
+        assert!(
+            pair.run(),
+            "{what}: did not finish; {:?}",
+            seen.lock().unwrap()
+        );
+        assert_eq!(s.received_len(), total, "{what}");
+        let seen = seen.lock().unwrap();
+        for (i, &(pause, len)) in seen.iter().enumerate() {
+            assert_eq!(pause, i % 2 == 0, "{what}: not alternating: {seen:?}");
+            if pause {
+                assert!(len > high, "{what}: paused at {len}: {seen:?}");
+            } else {
+                assert!(len <= low, "{what}: resumed at {len}: {seen:?}");
+            }
+        }
+    }
+}
