@@ -144,7 +144,22 @@ impl WriteQueue {
 
     /// Drop `n` bytes from the front (they were written).
     #[inline]
-    pub fn advance(&mut self, mut n: usize) {
+    pub fn advance(&mut self, n: usize) {
+        // The usual case of small messages, inline: only copied bytes were
+        // queued and all of them went out. Empty the tail in place (as the
+        // general path does), without the general path's loop.
+        if self.head.is_none() && n == self.len {
+            if let Some(tail) = self.tail.as_mut() {
+                tail.clear();
+                self.len = 0;
+                return;
+            }
+        }
+        self.advance_general(n);
+    }
+
+    #[inline(never)]
+    fn advance_general(&mut self, mut n: usize) {
         assert!(n <= self.len, "advance past the end of the write queue");
         self.len -= n;
         while n > 0 {
@@ -257,6 +272,33 @@ mod tests {
         q.advance(2);
         assert_eq!(q.len(), 4);
         assert_eq!(&q.take(10)[..], b"cdef");
+    }
+
+    /// `advance`'s inline fast path (only copied bytes queued, all
+    /// written) leaves the queue exactly as the general path does: same
+    /// contents, same tail allocation kept for the next copies.
+    #[test]
+    fn advance_fast_path_is_the_general_path() {
+        for pushed in [false, true] {
+            for copied in [0usize, 1, 5] {
+                for n in 0..=copied + usize::from(pushed) * 3 {
+                    let make = || {
+                        let mut q = WriteQueue::new();
+                        if pushed {
+                            q.push(Bytes::from_static(b"abc"));
+                        }
+                        q.push_copy(&b"vwxyz"[..copied]);
+                        q
+                    };
+                    let (mut fast, mut general) = (make(), make());
+                    fast.advance(n);
+                    general.advance_general(n);
+                    assert_eq!(format!("{fast:?}"), format!("{general:?}"));
+                    let cap = |q: &WriteQueue| q.tail.as_ref().map(|t| t.capacity());
+                    assert_eq!(cap(&fast), cap(&general));
+                }
+            }
+        }
     }
 
     /// Random pushes, advances, takes and drains against a plain byte
