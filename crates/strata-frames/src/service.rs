@@ -141,7 +141,18 @@ impl<H: Handler> CommandServer<H> {
         self.error.as_ref()
     }
 
+    /// [`apply_inline`](Self::apply_inline), out of line: for the rare
+    /// events (a decode error, the end of input).
+    #[inline(never)]
     fn apply(&mut self, t: &mut dyn FrameTransport, a: Action) {
+        self.apply_inline(t, a);
+    }
+
+    /// Carry out `a`. Inlined into `frame_received`, the per-message path,
+    /// so that the action is matched where it is made (not moved into a
+    /// call and matched there).
+    #[inline(always)]
+    fn apply_inline(&mut self, t: &mut dyn FrameTransport, a: Action) {
         let CommandServer {
             reactor,
             handler,
@@ -167,7 +178,7 @@ impl<H: Handler> CommandServer<H> {
 impl<H: Handler> FrameProtocol for CommandServer<H> {
     fn frame_received(&mut self, t: &mut dyn FrameTransport, frame: Frame) {
         let a = self.reactor.on_frame(frame);
-        self.apply(t, a);
+        self.apply_inline(t, a);
     }
 
     fn frame_error(&mut self, t: &mut dyn FrameTransport, error: FrameError) {
