@@ -382,9 +382,8 @@ impl<IO: Io, P: Protocol + 'static> Connection<IO, P> {
         // keeps small slices of what it received does not pin one
         // allocation per read.
         let want = self.read_size;
-        let spare = self.read_buf.capacity();
-        if spare < want / 2 && !self.read_buf.try_reclaim(want) && spare < MIN_READ {
-            self.read_buf.reserve(want);
+        if self.read_buf.capacity() < want / 2 {
+            refill_read_buf(&mut self.read_buf, want);
         }
         let offered = self.read_buf.capacity();
         match read_into(io, cx, &mut self.read_buf) {
@@ -529,6 +528,21 @@ impl<IO: Io, P: Protocol + 'static> Connection<IO, P> {
         self.done.send_replace(Some(reason.clone()));
         self.phase = Phase::Finished(reason.clone());
         Poll::Ready(reason)
+    }
+}
+
+/// Less than half a read size is left in the read buffer: take the
+/// allocation back or, below [`MIN_READ`], reserve a new one (see
+/// `poll_read`). Out of line: with small messages most reads find room,
+/// and the test for that is then one comparison instead of the whole
+/// condition (which the compiler evaluated without branches, in full, at
+/// every read); a bulk reader that refills at each read pays a call, next
+/// to a read of tens of KiB.
+#[inline(never)]
+fn refill_read_buf(buf: &mut BytesMut, want: usize) {
+    let spare = buf.capacity();
+    if !buf.try_reclaim(want) && spare < MIN_READ {
+        buf.reserve(want);
     }
 }
 
