@@ -156,18 +156,36 @@ struct Core {
     /// Frames sent in the current callback, flushed below when it returns
     /// (see [`View`]'s `Drop`).
     enc: Encoder,
-    made: bool,
-    read_paused: bool,
+    /// What holds delivery back, as bits ([`NOT_MADE`], [`READ_PAUSED`],
+    /// [`CLOSED`], [`BROKEN`]): the loop delivering frames tests them all
+    /// at once, per frame.
+    hold: u8,
     /// The peer's end of stream arrived from below.
     eof: bool,
     eof_delivered: bool,
-    /// The protocol above called `close` or `abort`: nothing more is
-    /// delivered but `connection_lost`.
-    closed: bool,
-    /// A decode error was delivered: the rest of the input is discarded.
-    broken: bool,
     frames_in: u64,
     frames_out: u64,
+}
+
+/// [`Core::hold`]: `connection_made` has not come yet.
+const NOT_MADE: u8 = 1;
+/// [`Core::hold`]: the protocol above paused reading.
+const READ_PAUSED: u8 = 2;
+/// [`Core::hold`]: the protocol above called `close` or `abort`: nothing
+/// more is delivered but `connection_lost`.
+const CLOSED: u8 = 4;
+/// [`Core::hold`]: a decode error was delivered: the rest of the input is
+/// discarded (the end of stream is still delivered).
+const BROKEN: u8 = 8;
+/// The bits that stop delivery altogether.
+const STOPPED: u8 = NOT_MADE | READ_PAUSED | CLOSED;
+
+impl Core {
+    /// Whether the protocol above called `close` or `abort`.
+    #[inline]
+    fn closed(&self) -> bool {
+        self.hold & CLOSED != 0
+    }
 }
 
 impl<P: FrameProtocol> Framed<P> {
@@ -184,12 +202,9 @@ impl<P: FrameProtocol> Framed<P> {
             core: Core {
                 dec: Decoder::new(max_frame.min(MAX_FRAME_LIMIT)),
                 enc: Encoder::default(),
-                made: false,
-                read_paused: false,
+                hold: NOT_MADE,
                 eof: false,
                 eof_delivered: false,
-                closed: false,
-                broken: false,
                 frames_in: 0,
                 frames_out: 0,
             },
@@ -226,8 +241,11 @@ impl<P: FrameProtocol> Framed<P> {
     /// protocol above pauses or closes.
     fn settle(&mut self, lower: &mut dyn Transport) {
         let Framed { app, core } = self;
-        while core.made && !core.closed && !core.read_paused {
-            if !core.broken {
+        loop {
+            if core.hold & STOPPED != 0 {
+                return;
+            }
+            if core.hold & BROKEN == 0 {
                 match core.dec.next_frame() {
                     Ok(Some(f)) => {
                         core.frames_in += 1;
@@ -236,16 +254,16 @@ impl<P: FrameProtocol> Framed<P> {
                     }
                     Ok(None) => {}
                     Err(e) => {
-                        core.broken = true;
+                        core.hold |= BROKEN;
                         app.frame_error(&mut View { core, lower }, e);
                         continue;
                     }
                 }
             }
             if core.eof && !core.eof_delivered {
-                if !core.broken {
+                if core.hold & BROKEN == 0 {
                     if let Err(e) = core.dec.finish() {
-                        core.broken = true;
+                        core.hold |= BROKEN;
                         app.frame_error(&mut View { core, lower }, e);
                         continue;
                     }
@@ -261,7 +279,7 @@ impl<P: FrameProtocol> Framed<P> {
 
 impl<P: FrameProtocol> Protocol for Framed<P> {
     fn connection_made(&mut self, t: &mut dyn Transport) {
-        self.core.made = true;
+        self.core.hold &= !NOT_MADE;
         let Framed { app, core } = self;
         app.connection_made(&mut View { core, lower: t });
         self.settle(t);
@@ -269,7 +287,7 @@ impl<P: FrameProtocol> Protocol for Framed<P> {
 
     #[inline]
     fn data_received(&mut self, t: &mut dyn Transport, data: Bytes) {
-        if self.core.closed || self.core.broken {
+        if self.core.hold & (CLOSED | BROKEN) != 0 {
             return;
         }
         self.core.dec.push(data);
@@ -282,7 +300,7 @@ impl<P: FrameProtocol> Protocol for Framed<P> {
     }
 
     fn write_closed(&mut self, t: &mut dyn Transport) {
-        if !self.core.closed {
+        if !self.core.closed() {
             let Framed { app, core } = self;
             app.write_closed(&mut View { core, lower: t });
         }
@@ -294,7 +312,7 @@ impl<P: FrameProtocol> Protocol for Framed<P> {
     }
 
     fn pause_writing(&mut self, t: &mut dyn Transport) {
-        if !self.core.closed {
+        if !self.core.closed() {
             let Framed { app, core } = self;
             app.pause_writing(&mut View { core, lower: t });
         }
@@ -302,7 +320,7 @@ impl<P: FrameProtocol> Protocol for Framed<P> {
     }
 
     fn resume_writing(&mut self, t: &mut dyn Transport) {
-        if !self.core.closed {
+        if !self.core.closed() {
             let Framed { app, core } = self;
             app.resume_writing(&mut View { core, lower: t });
         }
@@ -310,7 +328,7 @@ impl<P: FrameProtocol> Protocol for Framed<P> {
     }
 
     fn timer_fired(&mut self, t: &mut dyn Transport, timer: TimerId) {
-        if !self.core.closed {
+        if !self.core.closed() {
             let Framed { app, core } = self;
             app.timer_fired(&mut View { core, lower: t }, timer);
         }
@@ -375,28 +393,28 @@ impl FrameTransport for View<'_> {
 
     fn close(&mut self) {
         self.flush();
-        self.core.closed = true;
+        self.core.hold |= CLOSED;
         self.lower.close();
     }
 
     fn abort(&mut self) {
         self.core.enc.discard();
-        self.core.closed = true;
+        self.core.hold |= CLOSED;
         self.lower.abort();
     }
 
     fn pause_reading(&mut self) {
-        if !self.core.read_paused {
-            self.core.read_paused = true;
+        if self.core.hold & READ_PAUSED == 0 {
+            self.core.hold |= READ_PAUSED;
             self.lower.pause_reading();
         }
     }
 
     fn resume_reading(&mut self) {
-        if self.core.read_paused {
+        if self.core.hold & READ_PAUSED != 0 {
             // Frames already received are delivered when this callback
             // returns, before anything new comes from below.
-            self.core.read_paused = false;
+            self.core.hold &= !READ_PAUSED;
             self.lower.resume_reading();
         }
     }
