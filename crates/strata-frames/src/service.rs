@@ -169,6 +169,12 @@ impl<H: Handler> CommandServer<H> {
                 t.send_all(send);
             }
         }
+        self.close_if_done(t);
+    }
+
+    /// Close once the reactor says the exchange is over.
+    #[inline(always)]
+    fn close_if_done(&mut self, t: &mut dyn FrameTransport) {
         if self.reactor.should_close() && t.can_send() {
             t.close();
         }
@@ -177,6 +183,19 @@ impl<H: Handler> CommandServer<H> {
 
 impl<H: Handler> FrameProtocol for CommandServer<H> {
     fn frame_received(&mut self, t: &mut dyn FrameTransport, frame: Frame) {
+        // A piece of the running command's data, the most frequent frame,
+        // goes straight to the handler; `on_frame` would have said
+        // `Action::Data` and moved the state the same way.
+        let frame = match self.reactor.data_frame(frame) {
+            Ok((data, eos)) => {
+                let CommandServer {
+                    reactor, handler, ..
+                } = self;
+                handler.data(data, eos, &mut Reply { reactor, t });
+                return self.close_if_done(t);
+            }
+            Err(frame) => frame,
+        };
         let a = self.reactor.on_frame(frame);
         self.apply_inline(t, a);
     }
