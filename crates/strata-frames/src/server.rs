@@ -309,6 +309,33 @@ impl ServerReactor {
         Ok((f.payload, eos))
     }
 
+    /// [`on_frame`](Self::on_frame)'s other fast path, for the glue: a
+    /// command-name frame that starts a request without arguments (flagged
+    /// exactly `eos`, or exactly `have-data`), where a request may start, is
+    /// returned as its command, with the state moved exactly as `on_frame`
+    /// moves it (which would answer [`Action::Run`]); any other frame is
+    /// given back untouched, for `on_frame`.
+    #[inline]
+    pub(crate) fn name_frame(&mut self, f: Frame) -> Result<Command, Frame> {
+        let data = f.flags == Flags::HAVE_DATA;
+        if self.state != In::Idle
+            || self.input_ended
+            || f.kind != FrameType::CommandName
+            || !(data || f.flags == Flags::NAME_EOS)
+            || f.payload.is_empty()
+            || self.awaiting >= self.cfg.max_pending
+        {
+            return Err(f);
+        }
+        self.state = if data { In::Data } else { In::Idle };
+        self.awaiting += 1;
+        Ok(Command {
+            name: f.payload,
+            args: Vec::new(),
+            has_data: data,
+        })
+    }
+
     /// The bytes below did not decode into frames.
     pub fn on_decode_error(&mut self, error: FrameError) -> Action {
         if self.state == In::Failed || self.input_ended {
@@ -758,6 +785,68 @@ mod tests {
                                 }
                             }
                             assert_eq!(format!("{a:?}"), format!("{b:?}"));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The glue's command fast path answers as `on_frame` would: when it
+    /// takes a frame, `on_frame` says `Action::Run` with the same command; a
+    /// frame it declines comes back untouched; the reactor's state after is
+    /// the same either way (limits included: `max_pending` is reached).
+    #[test]
+    fn name_frame_is_on_frame() {
+        let name = |flags| Frame::new(FrameType::CommandName, flags, Bytes::from_static(b"c"));
+        let prefixes: Vec<Vec<Frame>> = vec![
+            vec![],
+            vec![name(Flags::NAME_EOS)],
+            vec![name(Flags::NAME_EOS), name(Flags::NAME_EOS)],
+            vec![name(Flags::HAVE_DATA)],
+            vec![name(Flags::HAVE_ARGS)],
+            vec![Frame::new(
+                FrameType::BytesResponse,
+                Flags::EOS,
+                Bytes::new(),
+            )],
+        ];
+        for duplex in [Duplex::Full, Duplex::Half] {
+            for prefix in &prefixes {
+                for ended in [false, true] {
+                    for kind in FrameType::ALL {
+                        for bits in 0..16 {
+                            for payload in [&b""[..], b"name"] {
+                                let make = || {
+                                    let mut r = ServerReactor::new(ServerConfig {
+                                        duplex,
+                                        max_pending: 2,
+                                        ..ServerConfig::default()
+                                    });
+                                    for f in prefix {
+                                        r.on_frame(f.clone());
+                                    }
+                                    if ended {
+                                        r.on_input_eof();
+                                    }
+                                    r
+                                };
+                                let (mut a, mut b) = (make(), make());
+                                let f = Frame::new(
+                                    kind,
+                                    Flags::from_bits(bits),
+                                    Bytes::from_static(payload),
+                                );
+                                let want = a.on_frame(f.clone());
+                                match b.name_frame(f.clone()) {
+                                    Ok(cmd) => assert_eq!(Action::Run(cmd), want),
+                                    Err(back) => {
+                                        assert_eq!(back, f);
+                                        assert_eq!(b.on_frame(back), want);
+                                    }
+                                }
+                                assert_eq!(format!("{a:?}"), format!("{b:?}"));
+                            }
                         }
                     }
                 }
