@@ -717,141 +717,98 @@ fn split_slow(out: &mut Vec<Frame>, kind: FrameType, mut data: Bytes, eos: bool,
 mod tests {
     use super::*;
 
-    /// The glue's data fast path answers as `on_frame` would: when it takes
-    /// a frame, `on_frame` says `Action::Data` with the same data and `eos`;
-    /// a frame it declines comes back untouched; the reactor's state after
-    /// is the same either way.
-    #[test]
-    fn data_frame_is_on_frame() {
-        let prefixes: Vec<Vec<Frame>> = vec![
-            vec![],
-            vec![Frame::new(
-                FrameType::CommandName,
-                Flags::NAME_EOS,
-                Bytes::from_static(b"c"),
-            )],
-            vec![Frame::new(
-                FrameType::CommandName,
-                Flags::HAVE_DATA,
-                Bytes::from_static(b"c"),
-            )],
-            vec![
-                Frame::new(
-                    FrameType::CommandName,
-                    Flags::HAVE_DATA,
-                    Bytes::from_static(b"c"),
-                ),
-                Frame::new(
-                    FrameType::CommandData,
-                    Flags::CONTINUATION,
-                    Bytes::from_static(b"d"),
-                ),
-            ],
-            vec![Frame::new(
-                FrameType::CommandName,
-                Flags::HAVE_ARGS,
-                Bytes::from_static(b"c"),
-            )],
-            vec![Frame::new(
-                FrameType::BytesResponse,
-                Flags::EOS,
-                Bytes::new(),
-            )],
-        ];
+    /// Checks a fast path of the glue against `on_frame`: in every state
+    /// reached by one of `prefixes` (full and half duplex, input ended or
+    /// not, `max_pending` 2), for every frame type, flag set and payload in
+    /// `payloads`, `fast` either takes the frame and answers what
+    /// `on_frame` answers, or gives it back untouched (and `on_frame` then
+    /// does the rest); the reactor's state after is the same either way.
+    fn fast_path_is_on_frame(
+        prefixes: &[Vec<Frame>],
+        payloads: &[&'static [u8]],
+        fast: impl Fn(&mut ServerReactor, Frame) -> Result<Action, Frame>,
+    ) {
         for duplex in [Duplex::Full, Duplex::Half] {
-            for prefix in &prefixes {
-                for ended in [false, true] {
-                    for kind in FrameType::ALL {
-                        for bits in 0..16 {
-                            let make = || {
-                                let mut r = ServerReactor::new(ServerConfig::new(duplex));
-                                for f in prefix {
-                                    r.on_frame(f.clone());
-                                }
-                                if ended {
-                                    r.on_input_eof();
-                                }
-                                r
-                            };
-                            let (mut a, mut b) = (make(), make());
-                            let f =
-                                Frame::new(kind, Flags::from_bits(bits), Bytes::from_static(b"xy"));
-                            let want = a.on_frame(f.clone());
-                            match b.data_frame(f.clone()) {
-                                Ok((data, eos)) => assert_eq!(Action::Data { data, eos }, want),
-                                Err(back) => {
-                                    assert_eq!(back, f);
-                                    assert_eq!(b.on_frame(back), want);
-                                }
+            for (prefix, ended) in prefixes.iter().flat_map(|p| [(p, false), (p, true)]) {
+                let make = || {
+                    let mut r = ServerReactor::new(ServerConfig {
+                        duplex,
+                        max_pending: 2,
+                        ..ServerConfig::default()
+                    });
+                    for f in prefix {
+                        r.on_frame(f.clone());
+                    }
+                    if ended {
+                        r.on_input_eof();
+                    }
+                    r
+                };
+                for kind in FrameType::ALL {
+                    for (bits, payload) in
+                        (0..16).flat_map(|b| payloads.iter().map(move |p| (b, p)))
+                    {
+                        let f =
+                            Frame::new(kind, Flags::from_bits(bits), Bytes::from_static(payload));
+                        let (mut a, mut b) = (make(), make());
+                        let want = a.on_frame(f.clone());
+                        match fast(&mut b, f.clone()) {
+                            Ok(got) => assert_eq!(got, want, "{f:?}"),
+                            Err(back) => {
+                                assert_eq!(back, f);
+                                assert_eq!(b.on_frame(back), want, "{f:?}");
                             }
-                            assert_eq!(format!("{a:?}"), format!("{b:?}"));
                         }
+                        assert_eq!(format!("{a:?}"), format!("{b:?}"), "{f:?}");
                     }
                 }
             }
         }
     }
 
-    /// The glue's command fast path answers as `on_frame` would: when it
-    /// takes a frame, `on_frame` says `Action::Run` with the same command; a
-    /// frame it declines comes back untouched; the reactor's state after is
-    /// the same either way (limits included: `max_pending` is reached).
+    fn frame(kind: FrameType, flags: Flags, payload: &'static [u8]) -> Frame {
+        Frame::new(kind, flags, Bytes::from_static(payload))
+    }
+
+    /// The glue's data fast path (`data_frame`) answers as `on_frame` would
+    /// (`Action::Data` with the same data and `eos`), in every state.
+    #[test]
+    fn data_frame_is_on_frame() {
+        let name = |flags| frame(FrameType::CommandName, flags, b"c");
+        let prefixes = [
+            vec![],
+            vec![name(Flags::NAME_EOS)],
+            vec![name(Flags::HAVE_DATA)],
+            vec![
+                name(Flags::HAVE_DATA),
+                frame(FrameType::CommandData, Flags::CONTINUATION, b"d"),
+            ],
+            vec![name(Flags::HAVE_ARGS)],
+            vec![frame(FrameType::BytesResponse, Flags::EOS, b"")],
+        ];
+        fast_path_is_on_frame(&prefixes, &[b"xy"], |r, f| {
+            r.data_frame(f)
+                .map(|(data, eos)| Action::Data { data, eos })
+        });
+    }
+
+    /// The glue's command fast path (`name_frame`) answers as `on_frame`
+    /// would (`Action::Run` with the same command), in every state, limits
+    /// included (`max_pending` is reached).
     #[test]
     fn name_frame_is_on_frame() {
-        let name = |flags| Frame::new(FrameType::CommandName, flags, Bytes::from_static(b"c"));
-        let prefixes: Vec<Vec<Frame>> = vec![
+        let name = |flags| frame(FrameType::CommandName, flags, b"c");
+        let prefixes = [
             vec![],
             vec![name(Flags::NAME_EOS)],
             vec![name(Flags::NAME_EOS), name(Flags::NAME_EOS)],
             vec![name(Flags::HAVE_DATA)],
             vec![name(Flags::HAVE_ARGS)],
-            vec![Frame::new(
-                FrameType::BytesResponse,
-                Flags::EOS,
-                Bytes::new(),
-            )],
+            vec![frame(FrameType::BytesResponse, Flags::EOS, b"")],
         ];
-        for duplex in [Duplex::Full, Duplex::Half] {
-            for prefix in &prefixes {
-                for ended in [false, true] {
-                    for kind in FrameType::ALL {
-                        for bits in 0..16 {
-                            for payload in [&b""[..], b"name"] {
-                                let make = || {
-                                    let mut r = ServerReactor::new(ServerConfig {
-                                        duplex,
-                                        max_pending: 2,
-                                        ..ServerConfig::default()
-                                    });
-                                    for f in prefix {
-                                        r.on_frame(f.clone());
-                                    }
-                                    if ended {
-                                        r.on_input_eof();
-                                    }
-                                    r
-                                };
-                                let (mut a, mut b) = (make(), make());
-                                let f = Frame::new(
-                                    kind,
-                                    Flags::from_bits(bits),
-                                    Bytes::from_static(payload),
-                                );
-                                let want = a.on_frame(f.clone());
-                                match b.name_frame(f.clone()) {
-                                    Ok(cmd) => assert_eq!(Action::Run(cmd), want),
-                                    Err(back) => {
-                                        assert_eq!(back, f);
-                                        assert_eq!(b.on_frame(back), want);
-                                    }
-                                }
-                                assert_eq!(format!("{a:?}"), format!("{b:?}"));
-                            }
-                        }
-                    }
-                }
-            }
-        }
+        fast_path_is_on_frame(&prefixes, &[b"", b"name"], |r, f| {
+            r.name_frame(f).map(Action::Run)
+        });
     }
 
     /// The glue's fast path answers exactly as `on_response` would: the
