@@ -15,7 +15,7 @@
 //!
 //! Window settings are the same on both: every stream starts at the
 //! spec's 256 KiB and both auto-tune (Strata `Config::default()`: windows
-//! up to 1 MiB, shared among busy streams within a 1 MiB receive budget; yamux's default: a 1 GiB
+//! up to 768 KiB, shared among busy streams within a 1 MiB receive budget; yamux's default: a 1 GiB
 //! connection-wide cap). Both interleave 16 KiB frames when several
 //! streams send (yamux always splits at 16 KiB; Strata sends up to 256 KiB
 //! when one subchannel is alone).

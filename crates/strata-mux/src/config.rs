@@ -28,12 +28,34 @@ use crate::frame::INITIAL_WINDOW;
 pub struct Config {
     /// The largest receive window a stream may grow to (auto-tuning doubles
     /// a window while it is consumed in under two round trips). Also the
-    /// largest data frame accepted. Default 1 MiB: the sum of the windows of
-    /// busy streams is what sits in the socket buffers ahead of a small
-    /// request on another stream, so larger windows buy single-stream
-    /// throughput with latency for everyone else (measured with
-    /// `strata-bench mux`: 16 MiB gave a 17 ms median for a small request
-    /// behind 15 bulk streams, 1 MiB 4 ms, at the same 1-stream throughput).
+    /// largest data frame accepted. Default 768 KiB.
+    ///
+    /// The sum of the windows of busy streams is what sits in the socket
+    /// buffers ahead of a small request on another stream, so larger
+    /// windows buy single-stream throughput with latency for everyone else
+    /// (measured with `strata-bench mux`: 16 MiB gave a 17 ms median for a
+    /// small request behind 15 bulk streams, 1 MiB 4 ms, at the same
+    /// 1-stream throughput).
+    ///
+    /// Why 768 KiB and not 1 MiB (measured with `strata-bench mux` on
+    /// loopback, shared 2-CPU machine, the kernel's default BBR): one
+    /// subchannel runs at either 6.5–7.5 or 3–4.2 GB/s from one connection
+    /// to the next. `TCP_INFO` read at close showed `ssthresh` set (TCP
+    /// went through loss recovery) in all 5 slow connections of 11 and in
+    /// 1 of the 6 fast ones, and `nstat` counted out-of-order segments and
+    /// fast retransmits, on loopback. Our reading: when the window plus
+    /// the refill waiting below it outgrows TCP's congestion window (14–26
+    /// segments of 64 KiB here), the socket holds data it may not send
+    /// yet, and the kernel sends some of it from the receiver's CPU
+    /// (handling an ACK) while the sender's CPU sends the rest. With CUBIC
+    /// or Reno there were no slow connections at 1 MiB. At 1 MiB about
+    /// half the connections were slow and the median of 7 fell below 2x
+    /// yamux in 4 runs of 7; at 768 KiB about a third were slow and the
+    /// median was 2.7–3.0x in 14 runs of 15 (1.79x in one); 896 KiB was in
+    /// between, and 384–640 KiB were slower in every connection. Several
+    /// busy streams are held by [`receive_budget`](Config::receive_budget)
+    /// instead, so 16 streams are unchanged. A long, fast link wants this
+    /// near its bandwidth-delay product.
     pub max_window: u32,
     /// Frame size when several streams have data to send: frames are
     /// interleaved round-robin at this size, so a bulk stream cannot starve
@@ -130,7 +152,7 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Config {
-            max_window: 1024 * 1024,
+            max_window: 768 * 1024,
             max_frame: 16 * 1024,
             max_burst: INITIAL_WINDOW,
             max_streams: 4096,
