@@ -129,6 +129,16 @@ pub struct Config {
     /// comparison gave 3.5 → 4.0–4.3 GB/s and
     /// a median of 1.6 → 0.8–1.2 ms, and 1 MiB / 256 KiB no better than
     /// these marks.) The memory bound grows by 256 KiB per connection.
+    ///
+    /// While a single stream has data to send, both marks are halved
+    /// (512 / 128 KiB → 256 / 64 KiB by default): its refills are half as
+    /// large. One subchannel on loopback (2 CPUs, BBR; see
+    /// [`max_window`](Config::max_window) for the slow mode) fell into
+    /// the slow mode in about a third of its connections with the full
+    /// marks and in 3 of 60 with them halved (half of them with both ends
+    /// on different CPUs, half placed freely), at 6.2–6.8 GB/s instead of
+    /// 6.5–7.5 when fast. Many streams keep the full marks: with 16 the
+    /// halved ones cost 30–40% (1.57–1.90x yamux instead of 2.5–2.9x).
     pub lower_high_water: usize,
     /// See [`lower_high_water`](Config::lower_high_water).
     pub lower_low_water: usize,

@@ -68,6 +68,9 @@ pub(crate) struct Core {
     /// Streams we reset, with the bytes the peer may still have in flight.
     pub tombstones: VecDeque<(u32, u32)>,
     pub lower_paused: bool,
+    /// The marks below are halved: one stream has data to send, alone
+    /// (see [`Config::lower_high_water`]).
+    pub alone: bool,
     pub lower_eof: bool,
     pub lower_lost: bool,
     /// We closed or aborted the transport below.
@@ -114,6 +117,7 @@ impl Core {
             timers: HashMap::new(),
             tombstones: VecDeque::new(),
             lower_paused: false,
+            alone: false,
             lower_eof: false,
             lower_lost: false,
             lower_closed: false,
@@ -153,7 +157,19 @@ impl Core {
     pub fn lower_ok(&self, lower: &dyn Transport) -> bool {
         !self.lower_paused
             && self.can_send(lower)
-            && lower.write_buffer_len() <= self.cfg.lower_high_water
+            && lower.write_buffer_len() <= self.lower_marks().0
+    }
+
+    /// The water marks set on the transport below: the configured ones,
+    /// halved while one stream sends alone.
+    #[inline]
+    pub fn lower_marks(&self) -> (usize, usize) {
+        let (high, low) = (self.cfg.lower_high_water, self.cfg.lower_low_water);
+        if self.alone {
+            (high / 2, low / 2)
+        } else {
+            (high, low)
+        }
     }
 
     /// Hand a frame without payload below at once. Control frames (window
@@ -340,6 +356,11 @@ impl Core {
     /// Payloads are slices of what the apps wrote (no copy), except small
     /// ones, copied behind their header into one buffer.
     pub fn flush(&mut self, lower: &mut dyn Transport) {
+        if !self.ready.is_empty() && self.ready.alone() != self.alone {
+            self.alone = !self.alone;
+            let (high, low) = self.lower_marks();
+            lower.set_write_buffer_limits(high, low);
+        }
         while !self.ready.is_empty() && self.lower_ok(lower) {
             let Some(key) = self.ready.pop(&mut self.streams) else {
                 break;

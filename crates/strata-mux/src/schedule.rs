@@ -52,6 +52,14 @@ impl Schedule {
         None
     }
 
+    /// Whether exactly one stream is queued (an entry left by a stream
+    /// removed while queued counts until it is popped: the answer only
+    /// picks the marks below, never who sends).
+    #[inline]
+    pub fn alone(&self) -> bool {
+        self.queue.len() == 1
+    }
+
     /// Whether no stream is queued.
     #[inline]
     pub fn is_empty(&self) -> bool {

@@ -516,7 +516,8 @@ impl Protocol for Mux {
     fn connection_made(&mut self, lower: &mut dyn Transport) {
         let c = &mut self.core;
         c.made = true;
-        lower.set_write_buffer_limits(c.cfg.lower_high_water, c.cfg.lower_low_water);
+        let (high, low) = c.lower_marks();
+        lower.set_write_buffer_limits(high, low);
         if c.cfg.measure_rtt {
             c.send_ping(lower);
         }

@@ -134,6 +134,60 @@ fn go_away_refuses_new_subchannels_and_lets_existing_ones_finish() {
     );
 }
 
+/// While one subchannel has data to send alone, the mux halves the water
+/// marks it sets on the transport below (smaller refills); as soon as two
+/// wait their turn, the configured marks are back. Nothing stalls on the
+/// way: every byte arrives and every subchannel ends cleanly.
+#[test]
+fn the_marks_below_are_halved_while_one_subchannel_sends_alone() {
+    const EACH: usize = 200 * 1024;
+    let cfg = Config::default().close_when_idle(true);
+    let full = (cfg.lower_high_water, cfg.lower_low_water);
+    let half = (full.0 / 2, full.1 / 2);
+    let logs: Arc<Mutex<Vec<Log>>> = Arc::default();
+    let writer = |log: &Log| {
+        Recorder::new(log)
+            .on_made(|t| {
+                t.write(Bytes::from(vec![7u8; EACH]));
+                t.close_write();
+            })
+            .boxed()
+    };
+    let mut pair = Pair::new(
+        Mux::client(cfg, no_inbound()),
+        recorder_server(logs.clone()),
+    );
+    pair.start();
+    pair.pump();
+    let marks = |pair: &Pair<Mux, Mux>| (pair.a.t.marks.high(), pair.a.t.marks.low());
+    assert_eq!(marks(&pair), full, "the configured marks to begin with");
+    // No pump between the opens: frames pile up below. The first two
+    // subchannels each send their 200 KiB in one frame, alone; the third
+    // finds the buffer below over the halved mark and waits.
+    let apps: Vec<Log> = (0..4).map(|_| Log::new()).collect();
+    for app in &apps[..3] {
+        pair.a.proto.open(&mut pair.a.t, writer(app)).unwrap();
+        assert_eq!(marks(&pair), half, "one subchannel sends at a time");
+    }
+    assert!(pair.a.t.write_buffer_len() > half.0);
+    // The fourth joins the third: two wait, the full marks are back, and
+    // their frames go below interleaved up to the full mark.
+    pair.a.proto.open(&mut pair.a.t, writer(&apps[3])).unwrap();
+    assert_eq!(marks(&pair), full, "two subchannels wait their turn");
+    assert!(pair.a.t.write_buffer_len() > full.0);
+    assert!(pair.run(), "both ends finish");
+    for app in &apps {
+        app.check_contract().unwrap();
+        assert_eq!(app.lost(), Some("done"));
+    }
+    let server_logs = logs.lock().unwrap();
+    assert_eq!(server_logs.len(), 4);
+    for log in server_logs.iter() {
+        assert_eq!(log.received_len(), EACH);
+        assert_eq!(log.lost(), Some("done"));
+    }
+}
+
 #[test]
 fn stream_limits_refuse_with_rst_and_too_many() {
     let logs: Arc<Mutex<Vec<Log>>> = Arc::default();
