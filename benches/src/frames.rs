@@ -37,6 +37,7 @@ use strata_frames::{
     FrameProtocol, FrameTransport, FrameType, Framed, Handler, Reply, DEFAULT_MAX_FRAME,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use tokio_util::codec::{Decoder as _, Encoder as _, LengthDelimitedCodec};
 
@@ -139,22 +140,28 @@ pub fn strata_codec(size: usize, n: u64, verify: bool) -> io::Result<Duration> {
     Ok(t)
 }
 
-/// The same with `LengthDelimitedCodec`.
+/// The same with `LengthDelimitedCodec`, set up for the same frames
+/// ([`peer_codec_for_frames`]): each `command-data` frame goes in as its
+/// type byte and payload, and comes out the same.
 pub fn peer_codec(size: usize, n: u64, verify: bool) -> io::Result<Duration> {
     let payload = pattern(size);
+    let mut frame = BytesMut::with_capacity(1 + size);
+    frame.extend_from_slice(&[type_flags(FrameType::CommandData, Flags::CONTINUATION)]);
+    frame.extend_from_slice(&payload);
+    let frame = frame.freeze();
     let per_batch = batch_frames(size);
     let start = Instant::now();
-    let mut codec = LengthDelimitedCodec::new();
+    let mut codec = peer_codec_for_frames();
     let mut buf = BytesMut::with_capacity(BATCH + size + 4);
     let (mut sent, mut got) = (0u64, 0u64);
     while sent < n {
         let k = per_batch.min(n - sent);
         for _ in 0..k {
-            codec.encode(payload.clone(), &mut buf)?;
+            codec.encode(frame.clone(), &mut buf)?;
         }
         sent += k;
         while let Some(f) = codec.decode(&mut buf)? {
-            if verify && f[..] != payload[..] {
+            if verify && f[..] != frame[..] {
                 return Err(corrupt("a decoded payload differs"));
             }
             got += 1;
@@ -319,73 +326,131 @@ pub async fn strata_roundtrips(rts: &Runtimes, trips: u64, verify: bool) -> io::
 // tokio + LengthDelimitedCodec: the same exchange by hand
 // ---------------------------------------------------------------------------
 
+/// tokio-util's codec set up for the frame format Strata speaks: a 24-bit
+/// little-endian payload length, one byte of type and flags (which the
+/// length does not count: `length_adjustment(1)`), then the payload. It
+/// decodes a frame as `<type|flags><payload>` (the length is skipped) and
+/// encodes `<type|flags><payload>` into a whole frame, so the peer's bytes
+/// on the wire are Strata's, byte for byte.
+pub fn peer_codec_for_frames() -> LengthDelimitedCodec {
+    LengthDelimitedCodec::builder()
+        .length_field_offset(0)
+        .length_field_length(3)
+        .little_endian()
+        .length_adjustment(1)
+        .num_skip(3)
+        .max_frame_length(DEFAULT_MAX_FRAME + 1)
+        .new_codec()
+}
+
+/// The first byte of a frame: its type in the high nibble, flags low.
+const fn type_flags(kind: FrameType, flags: Flags) -> u8 {
+    (kind.code() << 4) | flags.bits()
+}
+/// `command-name`, flag `have-data`.
+const NAME_HAVE_DATA: u8 = type_flags(FrameType::CommandName, Flags::HAVE_DATA);
+/// `command-data`, flag `eos`.
+const DATA_EOS: u8 = type_flags(FrameType::CommandData, Flags::EOS);
+/// `bytes-response`, flag `eos`.
+const RESPONSE_EOS: u8 = type_flags(FrameType::BytesResponse, Flags::EOS);
+
+/// The peer's server, written by hand: reads frames with
+/// [`peer_codec_for_frames`], accepts `echo` (a `command-name` frame with
+/// `have-data`, then one `command-data` frame with `eos`) and answers the
+/// data in one `bytes-response` frame with `eos` (the data frame itself,
+/// its first byte rewritten: no copy). Anything else is an error. Returns
+/// when the client ends its side.
+pub async fn peer_server(mut s: TcpStream) -> io::Result<()> {
+    let mut codec = peer_codec_for_frames();
+    let mut rbuf = BytesMut::with_capacity(64 * 1024);
+    let mut wbuf = BytesMut::with_capacity(64 * 1024);
+    let mut named = false;
+    loop {
+        while let Some(mut f) = codec.decode(&mut rbuf)? {
+            match f[0] {
+                NAME_HAVE_DATA if !named && &f[1..] == b"echo" => named = true,
+                DATA_EOS if named => {
+                    named = false;
+                    f[0] = RESPONSE_EOS;
+                    codec.encode(f.freeze(), &mut wbuf)?;
+                }
+                other => return Err(corrupt(format!("unexpected frame {other:#04x}"))),
+            }
+        }
+        if !wbuf.is_empty() {
+            s.write_all(&wbuf).await?;
+            wbuf.clear();
+        }
+        if s.read_buf(&mut rbuf).await? == 0 {
+            break;
+        }
+    }
+    if named || !rbuf.is_empty() {
+        return Err(corrupt("the client ended inside a request"));
+    }
+    s.shutdown().await
+}
+
+/// The peer's client, written by hand: `trips` calls of `echo` with
+/// [`PAYLOAD`] bytes of data (the same two frames as Strata's pinger, each
+/// encoded with [`peer_codec_for_frames`] into one reused buffer and
+/// written at once), each answer read and checked to be one
+/// `bytes-response` frame with `eos`. Returns the time of the last answer;
+/// then ends its side and waits for the server's end.
+pub async fn peer_client(mut s: TcpStream, trips: u64, verify: bool) -> io::Result<Instant> {
+    let mut codec = peer_codec_for_frames();
+    let msg = pattern(PAYLOAD);
+    let name = Bytes::from_static(&[NAME_HAVE_DATA, b'e', b'c', b'h', b'o']);
+    let mut data = BytesMut::with_capacity(1 + PAYLOAD);
+    data.extend_from_slice(&[DATA_EOS]);
+    data.extend_from_slice(&msg);
+    let data = data.freeze();
+    let mut rbuf = BytesMut::with_capacity(64 * 1024);
+    let mut wbuf = BytesMut::with_capacity(64 * 1024);
+    for _ in 0..trips {
+        codec.encode(name.clone(), &mut wbuf)?;
+        codec.encode(data.clone(), &mut wbuf)?;
+        s.write_all(&wbuf).await?;
+        wbuf.clear();
+        let answer = loop {
+            if let Some(a) = codec.decode(&mut rbuf)? {
+                break a;
+            }
+            if s.read_buf(&mut rbuf).await? == 0 {
+                return Err(corrupt("the server closed early"));
+            }
+        };
+        if answer[0] != RESPONSE_EOS {
+            return Err(corrupt(format!("unexpected answer {:#04x}", answer[0])));
+        }
+        if verify && answer[1..] != msg[..] {
+            return Err(corrupt("an answer differs from the data"));
+        }
+    }
+    let end = Instant::now();
+    s.shutdown().await?;
+    if s.read_buf(&mut rbuf).await? != 0 {
+        return Err(corrupt("bytes after the last answer"));
+    }
+    Ok(end)
+}
+
 /// `trips` round trips of the same exchange over plain tokio with
-/// `LengthDelimitedCodec`; returns the time from before `connect` to the
-/// last answer.
+/// `LengthDelimitedCodec` ([`peer_server`], [`peer_client`]); returns the
+/// time from before `connect` to the last answer.
 pub async fn peer_roundtrips(rts: &Runtimes, trips: u64, verify: bool) -> io::Result<Duration> {
     limit("tokio-util command round trips", async {
         let (addr_tx, addr_rx) = oneshot::channel();
         let server = rts.server().spawn(async move {
             let listener = tokio_listener(addr_tx).await?;
-            let mut s = tokio_accept(&listener).await?;
-            let mut codec = LengthDelimitedCodec::new();
-            let mut rbuf = BytesMut::with_capacity(64 * 1024);
-            let mut wbuf = BytesMut::with_capacity(64 * 1024);
-            loop {
-                while let Some(req) = codec.decode(&mut rbuf)? {
-                    // <u8 name len>name data
-                    let n = *req.first().ok_or_else(|| corrupt("empty request"))? as usize;
-                    if req.len() < 1 + n || &req[1..1 + n] != b"echo" {
-                        return Err(corrupt("unknown command"));
-                    }
-                    let data = req.freeze().slice(1 + n..);
-                    codec.encode(data, &mut wbuf)?;
-                }
-                if !wbuf.is_empty() {
-                    s.write_all(&wbuf).await?;
-                    wbuf.clear();
-                }
-                if s.read_buf(&mut rbuf).await? == 0 {
-                    break;
-                }
-            }
-            s.shutdown().await?;
-            Ok(())
+            peer_server(tokio_accept(&listener).await?).await
         });
         let addr = addr_rx.await.map_err(|_| strata_err("listener gone"))?;
-
         let client = rts.client().spawn(async move {
             let start = Instant::now();
-            let mut s = tokio_connect(addr).await?;
-            let mut codec = LengthDelimitedCodec::new();
-            let msg = pattern(PAYLOAD);
-            let mut req = BytesMut::with_capacity(1 + 4 + PAYLOAD);
-            req.extend_from_slice(b"\x04echo");
-            req.extend_from_slice(&msg);
-            let req = req.freeze();
-            let mut rbuf = BytesMut::with_capacity(64 * 1024);
-            let mut wbuf = BytesMut::with_capacity(64 * 1024);
-            for _ in 0..trips {
-                codec.encode(req.clone(), &mut wbuf)?;
-                s.write_all(&wbuf).await?;
-                wbuf.clear();
-                let answer = loop {
-                    if let Some(a) = codec.decode(&mut rbuf)? {
-                        break a;
-                    }
-                    if s.read_buf(&mut rbuf).await? == 0 {
-                        return Err(corrupt("the server closed early"));
-                    }
-                };
-                if verify && answer[..] != msg[..] {
-                    return Err(corrupt("an answer differs from the data"));
-                }
-            }
-            let elapsed = start.elapsed();
-            s.shutdown().await?;
-            Ok(elapsed)
+            let s = tokio_connect(addr).await?;
+            Ok(peer_client(s, trips, verify).await? - start)
         });
-
         let elapsed = join(client).await?;
         join(server).await?;
         Ok(elapsed)

@@ -67,7 +67,7 @@ impl FrameType {
 
     /// The 4-bit code.
     #[inline]
-    pub fn code(self) -> u8 {
+    pub const fn code(self) -> u8 {
         self as u8
     }
 
