@@ -205,8 +205,6 @@ impl Handler for EchoData {
 /// calls again.
 pub struct CommandPinger {
     reactor: ClientReactor,
-    /// The request's frames, built into the same vector every time.
-    frames: Vec<Frame>,
     msg: Bytes,
     remaining: u64,
     got: usize,
@@ -221,7 +219,6 @@ impl CommandPinger {
     pub fn new(trips: u64, verify: bool, done: oneshot::Sender<io::Result<Instant>>) -> Self {
         CommandPinger {
             reactor: ClientReactor::default(),
-            frames: Vec::new(),
             msg: pattern(PAYLOAD),
             remaining: trips,
             got: 0,
@@ -232,17 +229,10 @@ impl CommandPinger {
     }
 
     fn call(&mut self, t: &mut dyn FrameTransport) {
-        match self
-            .reactor
-            .command_into(&mut self.frames, b"echo", &[], true)
-        {
-            Ok(Some(mut data)) => {
-                data.push(&mut self.frames, self.msg.clone(), true);
-                for f in self.frames.drain(..) {
-                    t.send(f);
-                }
-            }
-            _ => self.finish(t, Err(strata_err("cannot build the request"))),
+        // The request's frames go straight to the frame layer below.
+        let data = Some(self.msg.clone());
+        if let Err(e) = self.reactor.request(b"echo", &[], data, |f| t.send(f)) {
+            self.finish(t, Err(strata_err(e.to_string())));
         }
     }
 

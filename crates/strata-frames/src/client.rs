@@ -12,7 +12,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::server::split;
+use crate::server::{split, split_into};
 use crate::{
     ErrorKind, Flags, Frame, FrameType, ProtocolError, RequestError, ServerError, DEFAULT_MAX_FRAME,
 };
@@ -167,6 +167,74 @@ impl ClientReactor {
             }));
         }
         self.command_general(out, name, args, data)
+    }
+
+    /// A whole request at once, each frame handed to `send` in order (on a
+    /// frame layer: `|f| t.send(f)`, so nothing is gathered in between):
+    /// `name`, then `args`, then `data` if there is any, ending the
+    /// command. The same frames as [`command_into`](ClientReactor::command_into)
+    /// followed by one [`DataSender::push`] of all the data with `eos`.
+    /// On an error nothing is sent.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use strata_frames::{ClientReactor, FrameType};
+    ///
+    /// let mut client = ClientReactor::default();
+    /// let mut frames = Vec::new();
+    /// client
+    ///     .request(b"hash", &[], Some(Bytes::from_static(b"some data")), |f| frames.push(f))
+    ///     .unwrap();
+    /// let kinds: Vec<FrameType> = frames.iter().map(|f| f.kind).collect();
+    /// assert_eq!(kinds, [FrameType::CommandName, FrameType::CommandData]);
+    /// assert_eq!(client.awaiting(), 1);
+    /// ```
+    #[inline]
+    pub fn request(
+        &mut self,
+        name: &[u8],
+        args: &[(Bytes, Bytes)],
+        data: Option<Bytes>,
+        mut send: impl FnMut(Frame),
+    ) -> Result<(), RequestError> {
+        // The usual request, inline, as in `command_into`; a test pins it
+        // to the general path.
+        let max = self.max_frame;
+        if args.is_empty() && !name.is_empty() && name.len() <= max {
+            let flags = if data.is_some() {
+                Flags::HAVE_DATA
+            } else {
+                Flags::NAME_EOS
+            };
+            let payload = self.name(name);
+            self.awaiting += 1;
+            send(Frame {
+                kind: FrameType::CommandName,
+                flags,
+                payload,
+            });
+            if let Some(data) = data {
+                split_into(&mut send, FrameType::CommandData, data, true, max);
+            }
+            return Ok(());
+        }
+        self.request_general(name, args, data, send)
+    }
+
+    fn request_general(
+        &mut self,
+        name: &[u8],
+        args: &[(Bytes, Bytes)],
+        data: Option<Bytes>,
+        send: impl FnMut(Frame),
+    ) -> Result<(), RequestError> {
+        let mut frames = Vec::new();
+        let sender = self.command_general(&mut frames, name, args, data.is_some())?;
+        if let (Some(mut sender), Some(data)) = (sender, data) {
+            sender.push(&mut frames, data, true);
+        }
+        frames.into_iter().for_each(send);
+        Ok(())
     }
 
     fn command_general(
@@ -360,6 +428,56 @@ impl ClientReactor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `request`'s inline fast path sends the same frames, returns the
+    /// same result and leaves the reactor in the same state as the general
+    /// path, for names around the limits, with no data, empty data, data
+    /// of one frame and of several.
+    #[test]
+    fn request_fast_path_is_the_general_path() {
+        let max = 8;
+        let args: [(Bytes, Bytes); 0] = [];
+        let names: Vec<Vec<u8>> = (0..=max + 1).map(|n| vec![b'n'; n]).collect();
+        let datas = [None, Some(0), Some(1), Some(max), Some(max + 1), Some(3 * max)];
+        for data in datas {
+            let data = data.map(|n| Bytes::from(vec![b'd'; n]));
+            let (mut fast, mut general) = (ClientReactor::new(max), ClientReactor::new(max));
+            for name in names.iter().chain(names.iter().rev()) {
+                for _ in 0..2 {
+                    let (mut a, mut b) = (Vec::new(), Vec::new());
+                    let ra = fast.request(name, &args, data.clone(), |f| a.push(f));
+                    let rb = general.request_general(name, &args, data.clone(), |f| b.push(f));
+                    assert_eq!(format!("{ra:?}"), format!("{rb:?}"));
+                    assert_eq!(a, b);
+                    assert_eq!(format!("{fast:?}"), format!("{general:?}"));
+                }
+            }
+        }
+    }
+
+    /// `request` sends what `command_into` and one `DataSender::push` of
+    /// all the data make, arguments included.
+    #[test]
+    fn request_is_command_then_all_the_data() {
+        let args = [(Bytes::from_static(b"key"), Bytes::from(vec![b'v'; 30]))];
+        for data in [None, Some(Bytes::new()), Some(Bytes::from(vec![b'd'; 20]))] {
+            let (mut one, mut two) = (ClientReactor::new(16), ClientReactor::new(16));
+            let mut sent = Vec::new();
+            one.request(b"cmd", &args, data.clone(), |f| sent.push(f))
+                .unwrap();
+            let mut made = Vec::new();
+            let sender = two.command_into(&mut made, b"cmd", &args, data.is_some());
+            if let (Some(mut s), Some(d)) = (sender.unwrap(), data) {
+                s.push(&mut made, d, true);
+            }
+            assert_eq!(sent, made);
+            assert_eq!(one.awaiting(), 1);
+        }
+        let mut c = ClientReactor::new(16);
+        let r = c.request(b"", &[], None, |_| panic!("nothing is sent on an error"));
+        assert!(matches!(r, Err(RequestError::NameLength { .. })));
+        assert_eq!(c.awaiting(), 0);
+    }
 
     /// `command_into`'s inline fast path makes the same frames, returns the
     /// same result and leaves the reactor in the same state as the general

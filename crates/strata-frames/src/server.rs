@@ -676,10 +676,22 @@ pub fn error_frame(e: &ProtocolError) -> Frame {
 /// none otherwise.
 #[inline]
 pub fn split(out: &mut Vec<Frame>, kind: FrameType, data: Bytes, eos: bool, max: usize) {
+    split_into(&mut |f| out.push(f), kind, data, eos, max)
+}
+
+/// [`split`], each frame handed to `out` in order.
+#[inline]
+pub(crate) fn split_into(
+    out: &mut impl FnMut(Frame),
+    kind: FrameType,
+    data: Bytes,
+    eos: bool,
+    max: usize,
+) {
     // The usual case, inline: the data fits one frame, which is the data.
     if !data.is_empty() && data.len() <= max {
         let flags = if eos { Flags::EOS } else { Flags::CONTINUATION };
-        out.push(Frame {
+        out(Frame {
             kind,
             flags,
             payload: data,
@@ -689,11 +701,17 @@ pub fn split(out: &mut Vec<Frame>, kind: FrameType, data: Bytes, eos: bool, max:
     split_slow(out, kind, data, eos, max);
 }
 
-fn split_slow(out: &mut Vec<Frame>, kind: FrameType, mut data: Bytes, eos: bool, max: usize) {
+fn split_slow(
+    out: &mut impl FnMut(Frame),
+    kind: FrameType,
+    mut data: Bytes,
+    eos: bool,
+    max: usize,
+) {
     let max = max.max(1);
     if data.is_empty() {
         if eos {
-            out.push(Frame::new(kind, Flags::EOS, Bytes::new()));
+            out(Frame::new(kind, Flags::EOS, Bytes::new()));
         }
         return;
     }
@@ -709,7 +727,7 @@ fn split_slow(out: &mut Vec<Frame>, kind: FrameType, mut data: Bytes, eos: bool,
         } else {
             Flags::CONTINUATION
         };
-        out.push(Frame::new(kind, flags, piece));
+        out(Frame::new(kind, flags, piece));
     }
 }
 
