@@ -51,7 +51,11 @@ fn the_peer_codec_writes_strata_frames() {
         (FrameType::CommandName, Flags::HAVE_DATA, &b"echo"[..]),
         (FrameType::CommandData, Flags::EOS, &[7u8; 64][..]),
         (FrameType::BytesResponse, Flags::EOS, &[][..]),
-        (FrameType::CommandData, Flags::CONTINUATION, &[1u8; 70_000][..]),
+        (
+            FrameType::CommandData,
+            Flags::CONTINUATION,
+            &[1u8; 70_000][..],
+        ),
     ];
     let mut codec = frames::peer_codec_for_frames();
     for (kind, flags, payload) in cases {
@@ -61,7 +65,9 @@ fn the_peer_codec_writes_strata_frames() {
         typed.extend_from_slice(payload);
         if payload.len() > strata_frames::DEFAULT_MAX_FRAME {
             // Over the peer's limit (Strata's default maximum frame): refused.
-            assert!(codec.encode(Bytes::from(typed), &mut BytesMut::new()).is_err());
+            assert!(codec
+                .encode(Bytes::from(typed), &mut BytesMut::new())
+                .is_err());
             continue;
         }
         let mut peer = BytesMut::new();

@@ -3,7 +3,7 @@
 use std::cell::Cell;
 use std::time::Instant;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
 use crate::{
     FlowUpcall, LayerInfo, Lifecycle, Protocol, Reason, TimerId, Timers, Transport, TransportInfo,
@@ -240,6 +240,16 @@ impl Transport for BaseTransport {
             self.queue.push_copy(data);
         } else {
             self.write_dropped(data.len());
+        }
+    }
+
+    #[inline]
+    fn write_buf(&mut self, buf: &mut BytesMut) {
+        if self.lifecycle.can_write() {
+            self.queue.push_buf(buf);
+        } else {
+            self.write_dropped(buf.len());
+            buf.clear();
         }
     }
 

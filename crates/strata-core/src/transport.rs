@@ -1,6 +1,6 @@
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
 use crate::{Channels, TimerId, TransportInfo, Upgrade, UpgradeError};
 
@@ -106,5 +106,19 @@ pub trait Transport {
     /// [`write`](Transport::write) is the order of the calls.
     fn write_slice(&mut self, data: &[u8]) {
         self.write(Bytes::copy_from_slice(data))
+    }
+
+    /// Write the bytes of `buf` and leave it empty, its allocation the
+    /// caller's to fill again: for a layer that encodes its messages into
+    /// a buffer of its own (a framing layer, say) and hands them below in
+    /// batches. Like [`write_slice`](Transport::write_slice) of them and
+    /// `buf.clear()` (the default), but a transport that owns its write
+    /// buffer may take `buf`'s allocation and give its own (empty) in
+    /// exchange instead of copying the bytes: the tokio driver does so when
+    /// nothing else is queued, so a request/response exchange copies each
+    /// message once, into `buf`, on its way to the socket.
+    fn write_buf(&mut self, buf: &mut BytesMut) {
+        self.write_slice(buf);
+        buf.clear();
     }
 }

@@ -15,7 +15,7 @@
 use std::fmt;
 use std::time::Instant;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
 use crate::{Channels, Protocol, Reason, TimerId, Transport, TransportInfo};
 
@@ -145,6 +145,9 @@ impl Transport for UpgradableView<'_> {
     }
     fn write_slice(&mut self, data: &[u8]) {
         self.lower.write_slice(data)
+    }
+    fn write_buf(&mut self, buf: &mut BytesMut) {
+        self.lower.write_buf(buf)
     }
     fn close_write(&mut self) {
         self.lower.close_write()

@@ -73,6 +73,26 @@ impl WriteQueue {
         }
     }
 
+    /// Append the bytes of `buf` and leave it empty, for the caller to fill
+    /// again. When nothing is queued the two buffers change places instead
+    /// of the bytes being copied: the queue goes on with `buf`'s
+    /// allocation, already warm in the cache, and the caller with the
+    /// tail's, emptied by the last write. Otherwise the bytes are copied,
+    /// as by [`push_copy`](WriteQueue::push_copy).
+    #[inline]
+    pub fn push_buf(&mut self, buf: &mut BytesMut) {
+        if self.len == 0 {
+            if let Some(tail) = self.tail.as_deref_mut() {
+                std::mem::swap(tail, buf);
+                buf.clear();
+                self.len = tail.len();
+                return;
+            }
+        }
+        self.push_copy(buf);
+        buf.clear();
+    }
+
     #[inline(never)]
     fn copy_to_new_room(&mut self, data: &[u8]) {
         self.tail
@@ -258,6 +278,35 @@ impl WriteQueue {
 mod tests {
     use super::*;
 
+    /// `push_buf` exchanges buffers when nothing is queued (the bytes are
+    /// not copied: the queue now holds the caller's allocation) and copies
+    /// otherwise; either way the caller gets an empty buffer back and the
+    /// bytes go out in the order of the calls.
+    #[test]
+    fn push_buf_swaps_into_an_empty_queue_and_copies_behind_bytes() {
+        let mut q = WriteQueue::new();
+        let mut mine = BytesMut::from(&b"first"[..]);
+        // No tail yet: copied, the caller keeps its buffer.
+        q.push_buf(&mut mine);
+        assert!(mine.is_empty());
+        assert_eq!(q.tail(), b"first");
+        q.advance(5);
+        // Queue empty, tail allocated: the buffers change places.
+        mine.extend_from_slice(b"second");
+        let ptr = mine.as_ptr();
+        q.push_buf(&mut mine);
+        assert!(mine.is_empty());
+        assert_eq!(q.front_slice().map(|s| s.as_ptr()), Some(ptr), "not copied");
+        assert_eq!(q.len(), 6);
+        // Bytes queued: copied behind them.
+        mine.extend_from_slice(b" third");
+        q.push_buf(&mut mine);
+        assert!(mine.is_empty());
+        q.push(Bytes::from_static(b" fourth"));
+        let all: Vec<u8> = q.drain().flat_map(|b| b.to_vec()).collect();
+        assert_eq!(all, b"second third fourth");
+    }
+
     #[test]
     fn take_and_advance_keep_order() {
         let mut q = WriteQueue::new();
@@ -344,6 +393,8 @@ mod tests {
     fn agrees_with_a_byte_vector() {
         let mut q = WriteQueue::new();
         let mut model: Vec<u8> = Vec::new();
+        // The caller's buffer for `push_buf`, reused as a framing layer does.
+        let mut mine = BytesMut::new();
         let mut next = 0u8;
         let mut seed = 0x2545_f491_4f6c_dd1du64;
         let mut rand = move |n: u64| {
@@ -353,8 +404,8 @@ mod tests {
             seed % n
         };
         for _ in 0..20_000 {
-            match rand(7) {
-                op @ (0 | 1 | 6) => {
+            match rand(8) {
+                op @ (0 | 1 | 6 | 7) => {
                     // Fresh bytes (a running counter), by push or by copy.
                     let n = rand(5) as usize;
                     let b: Vec<u8> = (0..n)
@@ -366,6 +417,10 @@ mod tests {
                     model.extend_from_slice(&b);
                     if op == 6 {
                         q.push_copy(&b);
+                    } else if op == 7 {
+                        mine.extend_from_slice(&b);
+                        q.push_buf(&mut mine);
+                        assert!(mine.is_empty());
                     } else {
                         q.push(Bytes::from(b));
                     }

@@ -438,7 +438,14 @@ mod tests {
         let max = 8;
         let args: [(Bytes, Bytes); 0] = [];
         let names: Vec<Vec<u8>> = (0..=max + 1).map(|n| vec![b'n'; n]).collect();
-        let datas = [None, Some(0), Some(1), Some(max), Some(max + 1), Some(3 * max)];
+        let datas = [
+            None,
+            Some(0),
+            Some(1),
+            Some(max),
+            Some(max + 1),
+            Some(3 * max),
+        ];
         for data in datas {
             let data = data.map(|n| Bytes::from(vec![b'd'; n]));
             let (mut fast, mut general) = (ClientReactor::new(max), ClientReactor::new(max));

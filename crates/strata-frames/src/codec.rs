@@ -355,6 +355,19 @@ impl Encoder {
         }
     }
 
+    /// Hand the buffer holding the bytes encoded and not yet handed out, if
+    /// any, to `write`, which must leave it empty: for
+    /// [`Transport::write_buf`](strata_core::Transport::write_buf), which
+    /// takes the bytes (by exchanging buffers when it can) and leaves an
+    /// empty one for the next frames.
+    #[inline]
+    pub fn flush_buf(&mut self, write: impl FnOnce(&mut BytesMut)) {
+        if !self.buf.is_empty() {
+            write(&mut self.buf);
+            debug_assert!(self.buf.is_empty(), "write_buf leaves the buffer empty");
+        }
+    }
+
     /// Bytes waiting for [`flush`](Encoder::flush).
     pub fn pending(&self) -> usize {
         self.buf.len()

@@ -352,7 +352,7 @@ impl View<'_> {
     #[inline]
     fn flush(&mut self) {
         let lower = &mut *self.lower;
-        self.core.enc.flush_copy(|batch| lower.write_slice(batch));
+        self.core.enc.flush_buf(|batch| lower.write_buf(batch));
     }
 }
 

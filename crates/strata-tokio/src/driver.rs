@@ -191,12 +191,8 @@ impl<IO: Io, P: Protocol + 'static> Connection<IO, P> {
     }
 
     fn poll_running(&mut self, cx: &mut Context<'_>) -> Poll<Reason> {
-        if let Phase::Running { started } = &mut self.phase {
-            if !*started {
-                *started = true;
-                self.base.clock_moved();
-                self.base.start(&mut self.top);
-            }
+        if let Phase::Running { started: false } = self.phase {
+            self.start();
         }
         self.blocked = Blocked::default();
         self.base.clock_moved();
@@ -220,6 +216,15 @@ impl<IO: Io, P: Protocol + 'static> Connection<IO, P> {
         }
         cx.waker().wake_by_ref();
         Poll::Pending
+    }
+
+    /// The first poll: `connection_made` through the stack.
+    #[cold]
+    #[inline(never)]
+    fn start(&mut self) {
+        self.phase = Phase::Running { started: true };
+        self.base.clock_moved();
+        self.base.start(&mut self.top);
     }
 
     /// Apply posted commands. Returns whether any was applied.
@@ -457,6 +462,8 @@ impl<IO: Io, P: Protocol + 'static> Connection<IO, P> {
         sleep.as_mut().poll(cx).is_ready()
     }
 
+    #[cold]
+    #[inline(never)]
     fn abort_io(&mut self) {
         if let Some(mut io) = self.io.take() {
             io.abort();
@@ -465,6 +472,8 @@ impl<IO: Io, P: Protocol + 'static> Connection<IO, P> {
 
     /// The protocol has seen `connection_lost`: publish the reason, release
     /// what the stack held, and linger or drop the stream.
+    #[cold]
+    #[inline(never)]
     fn finish(&mut self, cx: &mut Context<'_>) -> Poll<Reason> {
         if self.base.take_reset_request() {
             self.abort_io();

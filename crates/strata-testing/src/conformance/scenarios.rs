@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use strata_core::{Bytes, TimerId, Transport};
+use strata_core::{Bytes, BytesMut, TimerId, Transport};
 
 use super::{Event, Log, PairRunner, Recorder};
 use crate::rng::{pattern, Rng};
@@ -19,17 +19,24 @@ use crate::rng::{pattern, Rng};
 pub const BULK: usize = 256 * 1024;
 
 /// Write `data` in pieces of seeded-random sizes (1 byte to 16 KiB), each
-/// by `write` or by `write_slice` at random: the two interleave in order.
+/// by `write`, by `write_slice` or by `write_buf` (from one buffer, reused
+/// as a framing layer reuses its own) at random: the three interleave in
+/// order, and `write_buf` always hands the buffer back empty.
 pub fn write_in_pieces(t: &mut dyn Transport, data: &[u8], seed: u64) {
     let mut rng = Rng::new(seed);
+    let mut buf = BytesMut::new();
     let mut at = 0;
     while at < data.len() {
         let n = rng.range(1, 16 * 1024).min(data.len() - at);
         let piece = &data[at..at + n];
-        if rng.chance(0.5) {
-            t.write(Bytes::copy_from_slice(piece));
-        } else {
-            t.write_slice(piece);
+        match rng.range(0, 2) {
+            0 => t.write(Bytes::copy_from_slice(piece)),
+            1 => t.write_slice(piece),
+            _ => {
+                buf.extend_from_slice(piece);
+                t.write_buf(&mut buf);
+                assert!(buf.is_empty(), "write_buf left bytes in the buffer");
+            }
         }
         at += n;
     }
@@ -353,6 +360,11 @@ pub fn write_after_close_write_is_dropped(r: &mut dyn PairRunner) {
             cl.note("violation: can_write() after close_write()");
         }
         t.write_slice(b"zzz");
+        let mut buf = BytesMut::from(&b"yyy"[..]);
+        t.write_buf(&mut buf);
+        if !buf.is_empty() {
+            cl.note("violation: write_buf after close_write left its buffer full");
+        }
     });
     let server = Recorder::new(&s);
     r.run(client.boxed(), server.boxed());
