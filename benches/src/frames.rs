@@ -7,8 +7,9 @@
 //!   work, not page faults). Strata encodes with `Frame::encode_into` and
 //!   decodes with its streaming `Decoder`, given the batch as one piece
 //!   (payloads are slices of it); the peer is
-//!   `LengthDelimitedCodec::encode`/`decode` over the same kind of buffer,
-//!   as `FramedRead`/`FramedWrite` use it. (Frames split across reads, and
+//!   `LengthDelimitedCodec::encode`/`decode`, set up for the same frames
+//!   ([`peer_codec_for_frames`]), over the same kind of buffer, as
+//!   `FramedRead`/`FramedWrite` use it. (Frames split across reads, and
 //!   the one copy that gathers them, are part of the round trips below and
 //!   of the robustness tests.)
 //! * **roundtrip** (64 B): command round trips per second over TCP, one in
@@ -17,15 +18,17 @@
 //!   a command-data frame); the server is the frame layer under a
 //!   `CommandServer` (the server reactor) whose handler answers the data
 //!   back (one bytes-response frame). The peer is the same exchange written
-//!   by hand on tokio with `LengthDelimitedCodec`: the request is one frame
-//!   `<u8 name len>name data`, the answer one frame; `read_buf` into a
-//!   reused `BytesMut`, `encode` into a reused buffer, `write_all`,
-//!   `TCP_NODELAY` on both ends.
+//!   by hand on tokio with `LengthDelimitedCodec` set up for the same frame
+//!   format ([`peer_codec_for_frames`]): the same two request frames and
+//!   one answer frame, byte for byte, each checked for its type and flags;
+//!   `read_buf` into a reused `BytesMut`, `encode` into a reused buffer,
+//!   `write_all`, `TCP_NODELAY` on both ends.
 //!
 //! Reading the figures: the codec figures compare the per-frame work
 //! (header parsing and checks, slicing); the round trips are dominated by
 //! system calls and wake-ups on both sides, so they show what the driver,
-//! the layer and two reactors cost on top of a bare loop.
+//! the layer and two reactors cost on top of a bare loop doing the same
+//! protocol work.
 
 use std::io;
 use std::time::{Duration, Instant};

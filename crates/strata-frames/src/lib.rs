@@ -39,8 +39,11 @@
 //! payload over [`COPY_MAX`] (1 KiB) goes below as it is, after its 4-byte
 //! header. Smaller frames are copied, header and payload, into one buffer
 //! per callback ([`Encoder`]), so what a callback sends reaches the
-//! transport below as one write: a small request is one `write` system
-//! call, not a vectored write of six pieces. The default maximum payload is 32 KiB
+//! transport below as one write
+//! ([`Transport::write_buf`](strata_core::Transport::write_buf), which
+//! under the tokio driver takes the buffer itself rather than a copy): a
+//! small request is one `write` system call, not a vectored write of six
+//! pieces. The default maximum payload is 32 KiB
 //! ([`DEFAULT_MAX_FRAME`]), configurable up to 2^24 - 1
 //! ([`Framed::with_max_frame`]). A header is checked as soon as it is in
 //! (type known, flags defined for the type, length within the limit), so
