@@ -234,7 +234,7 @@ impl CommandPinger {
     fn call(&mut self, t: &mut dyn FrameTransport) {
         // The request's frames go straight to the frame layer below.
         let data = Some(self.msg.clone());
-        if let Err(e) = self.reactor.request(b"echo", &[], data, |f| t.send(f)) {
+        if let Err(e) = self.reactor.request(t, b"echo", &[], data) {
             self.finish(t, Err(strata_err(e.to_string())));
         }
     }

@@ -14,7 +14,8 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::server::{split, split_into};
 use crate::{
-    ErrorKind, Flags, Frame, FrameType, ProtocolError, RequestError, ServerError, DEFAULT_MAX_FRAME,
+    ErrorKind, Flags, Frame, FrameTransport, FrameType, ProtocolError, RequestError, ServerError,
+    DEFAULT_MAX_FRAME,
 };
 
 /// What a response frame means to the client.
@@ -169,33 +170,40 @@ impl ClientReactor {
         self.command_general(out, name, args, data)
     }
 
-    /// A whole request at once, each frame handed to `send` in order (on a
-    /// frame layer: `|f| t.send(f)`, so nothing is gathered in between):
-    /// `name`, then `args`, then `data` if there is any, ending the
-    /// command. The same frames as [`command_into`](ClientReactor::command_into)
-    /// followed by one [`DataSender::push`] of all the data with `eos`.
-    /// On an error nothing is sent.
+    /// Send a whole request through `t`, the frame transport a
+    /// [`FrameProtocol`](crate::FrameProtocol) is lent: `name`, then `args`,
+    /// then `data` if there is any, ending the command — the same frames as
+    /// [`command_into`](ClientReactor::command_into) followed by one
+    /// [`DataSender::push`] of all the data with `eos`, each sent as it is
+    /// made (nothing gathered in between). The usual request, a name and no
+    /// arguments, sends its name with [`FrameTransport::send_slice`]: copied
+    /// straight into the frame layer's output, no `Bytes` made for it. On an
+    /// error nothing is sent.
     ///
     /// ```
     /// use bytes::Bytes;
-    /// use strata_frames::{ClientReactor, FrameType};
+    /// use strata_frames::{ClientReactor, Frame, FrameProtocol, FrameTransport};
     ///
-    /// let mut client = ClientReactor::default();
-    /// let mut frames = Vec::new();
-    /// client
-    ///     .request(b"hash", &[], Some(Bytes::from_static(b"some data")), |f| frames.push(f))
-    ///     .unwrap();
-    /// let kinds: Vec<FrameType> = frames.iter().map(|f| f.kind).collect();
-    /// assert_eq!(kinds, [FrameType::CommandName, FrameType::CommandData]);
-    /// assert_eq!(client.awaiting(), 1);
+    /// /// Asks for the hash of some data as soon as connected.
+    /// struct AskHash(ClientReactor);
+    ///
+    /// impl FrameProtocol for AskHash {
+    ///     fn connection_made(&mut self, t: &mut dyn FrameTransport) {
+    ///         let data = Some(Bytes::from_static(b"some data"));
+    ///         self.0.request(t, b"hash", &[], data).expect("a valid request");
+    ///     }
+    ///     fn frame_received(&mut self, t: &mut dyn FrameTransport, frame: Frame) {
+    ///         let _ = self.0.on_frame(frame);
+    ///     }
+    /// }
     /// ```
     #[inline]
     pub fn request(
         &mut self,
+        t: &mut dyn FrameTransport,
         name: &[u8],
         args: &[(Bytes, Bytes)],
         data: Option<Bytes>,
-        mut send: impl FnMut(Frame),
     ) -> Result<(), RequestError> {
         // The usual request, inline, as in `command_into`; a test pins it
         // to the general path.
@@ -206,34 +214,29 @@ impl ClientReactor {
             } else {
                 Flags::NAME_EOS
             };
-            let payload = self.name(name);
             self.awaiting += 1;
-            send(Frame {
-                kind: FrameType::CommandName,
-                flags,
-                payload,
-            });
+            t.send_slice(FrameType::CommandName, flags, name);
             if let Some(data) = data {
-                split_into(&mut send, FrameType::CommandData, data, true, max);
+                split_into(&mut |f| t.send(f), FrameType::CommandData, data, true, max);
             }
             return Ok(());
         }
-        self.request_general(name, args, data, send)
+        self.request_general(t, name, args, data)
     }
 
     fn request_general(
         &mut self,
+        t: &mut dyn FrameTransport,
         name: &[u8],
         args: &[(Bytes, Bytes)],
         data: Option<Bytes>,
-        send: impl FnMut(Frame),
     ) -> Result<(), RequestError> {
         let mut frames = Vec::new();
         let sender = self.command_general(&mut frames, name, args, data.is_some())?;
         if let (Some(mut sender), Some(data)) = (sender, data) {
             sender.push(&mut frames, data, true);
         }
-        frames.into_iter().for_each(send);
+        t.send_all(frames);
         Ok(())
     }
 
@@ -429,10 +432,33 @@ impl ClientReactor {
 mod tests {
     use super::*;
 
-    /// `request`'s inline fast path sends the same frames, returns the
-    /// same result and leaves the reactor in the same state as the general
-    /// path, for names around the limits, with no data, empty data, data
-    /// of one frame and of several.
+    /// What `request` puts on the wire, through a frame layer over a
+    /// recording transport, and the reactor after it.
+    fn wire_of(
+        reactor: &mut ClientReactor,
+        send: impl FnOnce(&mut ClientReactor, &mut dyn FrameTransport) -> Result<(), RequestError>,
+    ) -> (Vec<u8>, String) {
+        struct Once<F>(Option<F>, String);
+        impl<F: FnOnce(&mut dyn FrameTransport) -> String> crate::FrameProtocol for Once<F> {
+            fn connection_made(&mut self, t: &mut dyn FrameTransport) {
+                self.1 = (self.0.take().unwrap())(t);
+            }
+            fn frame_received(&mut self, _: &mut dyn FrameTransport, _: Frame) {}
+        }
+        let mut below = strata_testing::doubles::RecordingTransport::new();
+        let mut layer = crate::Framed::new(Once(
+            Some(|t: &mut dyn FrameTransport| format!("{:?}", send(reactor, t))),
+            String::new(),
+        ));
+        strata_core::Protocol::connection_made(&mut layer, &mut below);
+        let result = std::mem::take(&mut layer.app_mut().1);
+        (below.take_written().to_vec(), result)
+    }
+
+    /// `request`'s inline fast path puts the same bytes on the wire,
+    /// returns the same result and leaves the reactor in the same state as
+    /// the general path, for names around the limits, with no data, empty
+    /// data, data of one frame and of several.
     #[test]
     fn request_fast_path_is_the_general_path() {
         let max = 8;
@@ -450,14 +476,12 @@ mod tests {
             let data = data.map(|n| Bytes::from(vec![b'd'; n]));
             let (mut fast, mut general) = (ClientReactor::new(max), ClientReactor::new(max));
             for name in names.iter().chain(names.iter().rev()) {
-                for _ in 0..2 {
-                    let (mut a, mut b) = (Vec::new(), Vec::new());
-                    let ra = fast.request(name, &args, data.clone(), |f| a.push(f));
-                    let rb = general.request_general(name, &args, data.clone(), |f| b.push(f));
-                    assert_eq!(format!("{ra:?}"), format!("{rb:?}"));
-                    assert_eq!(a, b);
-                    assert_eq!(format!("{fast:?}"), format!("{general:?}"));
-                }
+                let a = wire_of(&mut fast, |r, t| r.request(t, name, &args, data.clone()));
+                let b = wire_of(&mut general, |r, t| {
+                    r.request_general(t, name, &args, data.clone())
+                });
+                assert_eq!(a, b);
+                assert_eq!(fast.awaiting(), general.awaiting());
             }
         }
     }
@@ -467,22 +491,27 @@ mod tests {
     #[test]
     fn request_is_command_then_all_the_data() {
         let args = [(Bytes::from_static(b"key"), Bytes::from(vec![b'v'; 30]))];
-        for data in [None, Some(Bytes::new()), Some(Bytes::from(vec![b'd'; 20]))] {
-            let (mut one, mut two) = (ClientReactor::new(16), ClientReactor::new(16));
-            let mut sent = Vec::new();
-            one.request(b"cmd", &args, data.clone(), |f| sent.push(f))
-                .unwrap();
-            let mut made = Vec::new();
-            let sender = two.command_into(&mut made, b"cmd", &args, data.is_some());
-            if let (Some(mut s), Some(d)) = (sender.unwrap(), data) {
-                s.push(&mut made, d, true);
+        let no_args: [(Bytes, Bytes); 0] = [];
+        for args in [&args[..], &no_args[..]] {
+            for data in [None, Some(Bytes::new()), Some(Bytes::from(vec![b'd'; 20]))] {
+                let (mut one, mut two) = (ClientReactor::new(16), ClientReactor::new(16));
+                let (sent, result) =
+                    wire_of(&mut one, |r, t| r.request(t, b"cmd", args, data.clone()));
+                assert_eq!(result, "Ok(())");
+                let mut made = Vec::new();
+                let sender = two.command_into(&mut made, b"cmd", args, data.is_some());
+                if let (Some(mut s), Some(d)) = (sender.unwrap(), data) {
+                    s.push(&mut made, d, true);
+                }
+                let wire: Vec<u8> = made.iter().flat_map(|f| f.to_bytes().to_vec()).collect();
+                assert_eq!(sent, wire);
+                assert_eq!(one.awaiting(), 1);
             }
-            assert_eq!(sent, made);
-            assert_eq!(one.awaiting(), 1);
         }
         let mut c = ClientReactor::new(16);
-        let r = c.request(b"", &[], None, |_| panic!("nothing is sent on an error"));
-        assert!(matches!(r, Err(RequestError::NameLength { .. })));
+        let (sent, result) = wire_of(&mut c, |r, t| r.request(t, b"", &[], None));
+        assert!(result.starts_with("Err(NameLength"), "{result}");
+        assert!(sent.is_empty(), "nothing is sent on an error");
         assert_eq!(c.awaiting(), 0);
     }
 

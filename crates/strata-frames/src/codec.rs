@@ -20,8 +20,8 @@
 
 use bytes::{Buf, Bytes, BytesMut};
 
-use crate::frame::{parse_header, HEADER_LEN};
-use crate::{Frame, FrameError, DEFAULT_MAX_FRAME, MAX_FRAME_LIMIT};
+use crate::frame::{header, parse_header, HEADER_LEN};
+use crate::{Flags, Frame, FrameError, FrameType, DEFAULT_MAX_FRAME, MAX_FRAME_LIMIT};
 
 /// Bytes to frames, under any chunking. See the [module docs](self).
 #[derive(Debug)]
@@ -334,6 +334,22 @@ impl Encoder {
             write(self.buf.split().freeze());
             write(frame.payload);
         }
+    }
+
+    /// Encode a frame of `kind` and `flags` whose payload is a copy of
+    /// `payload` (at most [`MAX_FRAME_LIMIT`] bytes), into the buffer whatever its size: borrowed bytes have to be
+    /// copied somewhere, and here is where they go below from.
+    #[inline]
+    pub fn encode_slice(&mut self, kind: FrameType, flags: Flags, payload: &[u8]) {
+        let need = HEADER_LEN + payload.len();
+        if self.buf.capacity() - self.buf.len() < need
+            && !self.buf.try_reclaim(BATCH.max(self.buf.len() + need))
+        {
+            self.buf.reserve(BATCH.max(need));
+        }
+        self.buf
+            .extend_from_slice(&header(kind, flags, payload.len()));
+        self.buf.extend_from_slice(payload);
     }
 
     /// The bytes encoded and not yet handed out, if any.

@@ -202,17 +202,7 @@ impl Frame {
     /// 24 bits (debug builds assert).
     #[inline]
     pub fn header(&self) -> [u8; HEADER_LEN] {
-        debug_assert!(
-            self.payload.len() <= MAX_FRAME_LIMIT,
-            "frame payload over 2^24-1"
-        );
-        let len = (self.payload.len() as u32).to_le_bytes();
-        [
-            len[0],
-            len[1],
-            len[2],
-            (self.kind.code() << 4) | self.flags.bits(),
-        ]
+        header(self.kind, self.flags, self.payload.len())
     }
 
     /// Append header and payload to `dst` (a copy; the layer itself writes
@@ -274,4 +264,14 @@ pub fn parse_header(
         return Err(FrameError::Oversized { len, max });
     }
     Ok((kind, flags, len))
+}
+
+/// The 4-byte header of a frame of `kind` with `flags` and a payload of
+/// `len` bytes (at most [`MAX_FRAME_LIMIT`]; longer lengths are cut to 24
+/// bits, and debug builds assert).
+#[inline]
+pub(crate) fn header(kind: FrameType, flags: Flags, len: usize) -> [u8; HEADER_LEN] {
+    debug_assert!(len <= MAX_FRAME_LIMIT, "frame payload over 2^24-1");
+    let len = (len as u32).to_le_bytes();
+    [len[0], len[1], len[2], (kind.code() << 4) | flags.bits()]
 }

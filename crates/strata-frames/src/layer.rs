@@ -7,7 +7,7 @@ use bytes::Bytes;
 use strata_core::{Channels, LayerInfo, Protocol, Reason, TimerId, Transport, TransportInfo};
 
 use crate::codec::{Decoder, Encoder};
-use crate::{Frame, FrameError, DEFAULT_MAX_FRAME, MAX_FRAME_LIMIT};
+use crate::{Flags, Frame, FrameError, FrameType, DEFAULT_MAX_FRAME, MAX_FRAME_LIMIT};
 
 /// What sits on a frame layer: [`Protocol`] with frames for bytes.
 ///
@@ -134,6 +134,17 @@ pub trait FrameTransport {
     /// (a frame layer on a mux subchannel can open more subchannels).
     fn channels(&mut self) -> Option<&mut dyn Channels> {
         None
+    }
+
+    /// Send a frame of `kind` and `flags` whose payload is a copy of
+    /// `payload`: for small frames made of bytes the caller keeps or builds
+    /// on the spot (a command name, a short message), as
+    /// [`Transport::write_slice`] is for bytes. The frame layer copies them
+    /// straight into what it sends below, so no `Bytes` is made (no
+    /// allocation, no reference count); the default makes one and calls
+    /// [`send`](FrameTransport::send).
+    fn send_slice(&mut self, kind: FrameType, flags: Flags, payload: &[u8]) {
+        self.send(Frame::new(kind, flags, Bytes::copy_from_slice(payload)));
     }
 
     /// Send every frame of `frames`, in order.
@@ -380,6 +391,23 @@ impl FrameTransport for View<'_> {
         self.core.frames_out += 1;
         let lower = &mut *self.lower;
         self.core.enc.encode(frame, |b| lower.write(b));
+    }
+
+    #[inline]
+    fn send_slice(&mut self, kind: FrameType, flags: Flags, payload: &[u8]) {
+        if payload.len() > MAX_FRAME_LIMIT {
+            tracing::error!(
+                len = payload.len(),
+                "a frame payload over 2^24-1 bytes cannot be sent: aborting"
+            );
+            return self.abort();
+        }
+        if !self.lower.can_write() {
+            tracing::warn!(layer = "frames", %kind, "send after close dropped");
+            return;
+        }
+        self.core.frames_out += 1;
+        self.core.enc.encode_slice(kind, flags, payload);
     }
 
     fn max_frame(&self) -> usize {
