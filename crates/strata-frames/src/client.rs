@@ -148,13 +148,7 @@ impl ClientReactor {
         // that fits a frame, so one command-name frame and nothing to
         // check or cut. Everything else (this case included, in general)
         // is `command_general`'s; a test pins the two together.
-        let max = self.max_frame;
-        if args.is_empty() && !name.is_empty() && name.len() <= max {
-            let flags = if data {
-                Flags::HAVE_DATA
-            } else {
-                Flags::NAME_EOS
-            };
+        if let Some(flags) = self.usual_name_flags(name, args, data) {
             let name = self.name(name);
             out.push(Frame {
                 kind: FrameType::CommandName,
@@ -163,11 +157,24 @@ impl ClientReactor {
             });
             self.awaiting += 1;
             return Ok(data.then_some(DataSender {
-                max_frame: max,
+                max_frame: self.max_frame,
                 done: false,
             }));
         }
         self.command_general(out, name, args, data)
+    }
+
+    /// The flags of the usual request's command-name frame (no arguments,
+    /// a name that fits a frame: nothing to check or cut), or `None` for
+    /// any other request.
+    #[inline]
+    fn usual_name_flags(&self, name: &[u8], args: &[(Bytes, Bytes)], data: bool) -> Option<Flags> {
+        let usual = args.is_empty() && !name.is_empty() && name.len() <= self.max_frame;
+        usual.then_some(if data {
+            Flags::HAVE_DATA
+        } else {
+            Flags::NAME_EOS
+        })
     }
 
     /// Send a whole request through `t`, the frame transport a
@@ -207,16 +214,11 @@ impl ClientReactor {
     ) -> Result<(), RequestError> {
         // The usual request, inline, as in `command_into`; a test pins it
         // to the general path.
-        let max = self.max_frame;
-        if args.is_empty() && !name.is_empty() && name.len() <= max {
-            let flags = if data.is_some() {
-                Flags::HAVE_DATA
-            } else {
-                Flags::NAME_EOS
-            };
+        if let Some(flags) = self.usual_name_flags(name, args, data.is_some()) {
             self.awaiting += 1;
             t.send_slice(FrameType::CommandName, flags, name);
             if let Some(data) = data {
+                let max = self.max_frame;
                 split_into(&mut |f| t.send(f), FrameType::CommandData, data, true, max);
             }
             return Ok(());
