@@ -298,8 +298,10 @@ pub fn decode_all(bytes: &[u8], max_frame: usize) -> (Vec<Frame>, Option<FrameEr
 ///
 /// The owner flushes at the end of each batch (the frame layer: when the
 /// callback that sent returns, and before a close), so nothing waits in
-/// here between callbacks. The buffer's allocation is reused once the bytes
-/// split off it have been written and released.
+/// here between callbacks. The buffer's allocation is reused: split off
+/// with [`flush`](Encoder::flush), once the bytes have been written and
+/// released; handed below with [`flush_buf`](Encoder::flush_buf), at once
+/// (the transport below gives back an empty buffer, maybe its own).
 #[derive(Debug, Default)]
 pub struct Encoder {
     buf: BytesMut,
@@ -337,8 +339,9 @@ impl Encoder {
     }
 
     /// Encode a frame of `kind` and `flags` whose payload is a copy of
-    /// `payload` (at most [`MAX_FRAME_LIMIT`] bytes), into the buffer whatever its size: borrowed bytes have to be
-    /// copied somewhere, and here is where they go below from.
+    /// `payload` (at most [`MAX_FRAME_LIMIT`] bytes), into the buffer
+    /// whatever its size: borrowed bytes have to be copied somewhere, and
+    /// this is where they go below from.
     #[inline]
     pub fn encode_slice(&mut self, kind: FrameType, flags: Flags, payload: &[u8]) {
         let need = HEADER_LEN + payload.len();
@@ -356,19 +359,6 @@ impl Encoder {
     #[inline]
     pub fn flush(&mut self) -> Option<Bytes> {
         (!self.buf.is_empty()).then(|| self.buf.split().freeze())
-    }
-
-    /// Hand the bytes encoded and not yet handed out, if any, to `write` as
-    /// one borrowed slice, then forget them, keeping the buffer for the
-    /// next frames: for [`Transport::write_slice`](strata_core::Transport::write_slice),
-    /// which copies them into the transport's own buffer (no allocation,
-    /// no reference counting).
-    #[inline]
-    pub fn flush_copy(&mut self, write: impl FnOnce(&[u8])) {
-        if !self.buf.is_empty() {
-            write(&self.buf);
-            self.buf.clear();
-        }
     }
 
     /// Hand the buffer holding the bytes encoded and not yet handed out, if
