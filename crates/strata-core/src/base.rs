@@ -107,18 +107,27 @@ impl BaseTransport {
     }
 
     /// The peer's end-of-stream arrived.
+    // Cold: once per connection at most, so callers lay out their
+    // usual path without it.
+    #[cold]
     pub fn peer_eof<P: Protocol + ?Sized>(&mut self, p: &mut P) {
         self.lifecycle.peer_eof();
         self.settle(p);
     }
 
     /// Our end-of-stream is out.
+    // Cold: once per connection at most, so callers lay out their
+    // usual path without it.
+    #[cold]
     pub fn fin_sent<P: Protocol + ?Sized>(&mut self, p: &mut P) {
         self.lifecycle.fin_sent();
         self.settle(p);
     }
 
     /// The connection failed below (reset, I/O error, timeout).
+    // Cold: once per connection at most, so callers lay out their
+    // usual path without it.
+    #[cold]
     pub fn fail<P: Protocol + ?Sized>(&mut self, p: &mut P, reason: Reason) {
         self.lifecycle.fail(reason);
         self.settle(p);

@@ -299,21 +299,13 @@ impl<IO: Io, P: Protocol + 'static> Connection<IO, P> {
             let queue = &self.base.queue;
             let res = match queue.front_slice() {
                 Some(front) if front.len() == queue.len() || front.len() >= BIG_WRITE => {
-                    Pin::new(&mut *io).poll_write(cx, front)
+                    io.poll_write_bufs(cx, &[IoSlice::new(front)])
                 }
-                _ => {
-                    let mut slices = [IoSlice::new(&[]); MAX_IOV];
-                    let n = queue.io_slices(&mut slices);
-                    Pin::new(&mut *io).poll_write_vectored(cx, &slices[..n])
-                }
+                _ => write_vectored(io, cx, queue),
             };
             match res {
                 Poll::Ready(Ok(0)) => {
-                    let e = io::Error::new(
-                        io::ErrorKind::WriteZero,
-                        "the stream accepts no more bytes",
-                    );
-                    self.base.fail(&mut self.top, e.into());
+                    self.base.fail(&mut self.top, write_zero());
                     return true;
                 }
                 Poll::Ready(Ok(n)) => {
@@ -398,11 +390,9 @@ impl<IO: Io, P: Protocol + 'static> Connection<IO, P> {
             }
             Poll::Ready(Ok(n)) => {
                 // The common case (a short read at the smallest size) is
-                // two comparisons.
-                if n == offered && want < MAX_READ_BUF {
-                    self.read_size = want * 2;
-                } else if want > READ_BUF && n < want / 8 {
-                    self.read_size = want / 2;
+                // two comparisons, and the resizing out of the way.
+                if n == offered || want > READ_BUF {
+                    self.resize_reads(n, offered, want);
                 }
                 let data = self.read_buf.split().freeze();
                 self.base.deliver(&mut self.top, data);
@@ -415,6 +405,19 @@ impl<IO: Io, P: Protocol + 'static> Connection<IO, P> {
             }
         }
         true
+    }
+
+    /// A read of `n` bytes, offered `offered` with a read size of `want`:
+    /// double the read size when the read filled the buffer, halve it
+    /// after a read of less than an eighth of it.
+    #[cold]
+    #[inline(never)]
+    fn resize_reads(&mut self, n: usize, offered: usize, want: usize) {
+        if n == offered && want < MAX_READ_BUF {
+            self.read_size = want * 2;
+        } else if want > READ_BUF && n < want / 8 {
+            self.read_size = want / 2;
+        }
     }
 
     /// Fire due timers; arm the sleep for the next one. Returns whether any
@@ -538,6 +541,28 @@ impl<IO: Io, P: Protocol + 'static> Connection<IO, P> {
         self.phase = Phase::Finished(reason.clone());
         Poll::Ready(reason)
     }
+}
+
+/// A write that took no bytes: the stream is broken.
+#[cold]
+#[inline(never)]
+fn write_zero() -> Reason {
+    io::Error::new(io::ErrorKind::WriteZero, "the stream accepts no more bytes").into()
+}
+
+/// Write the front of `queue`, up to [`MAX_IOV`] buffers, at once. Out of
+/// line: its array of slices (1 KiB) would otherwise sit in the poll's stack
+/// frame, and every callback the poll makes would run that much deeper in
+/// the stack, on cache lines of its own.
+#[inline(never)]
+fn write_vectored<IO: Io>(
+    io: &mut IO,
+    cx: &mut Context<'_>,
+    queue: &strata_core::WriteQueue,
+) -> Poll<io::Result<usize>> {
+    let mut slices = [IoSlice::new(&[]); MAX_IOV];
+    let n = queue.io_slices(&mut slices);
+    io.poll_write_bufs(cx, &slices[..n])
 }
 
 /// Less than half a read size is left in the read buffer: take the

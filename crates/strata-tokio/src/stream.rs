@@ -41,6 +41,15 @@ impl Io for AnyStream {
     fn abort(&mut self) {
         each!(self, s => s.abort())
     }
+
+    #[inline]
+    fn poll_write_bufs(
+        &mut self,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        each!(self, s => s.poll_write_bufs(cx, bufs))
+    }
 }
 
 impl AsyncRead for AnyStream {
