@@ -12,7 +12,9 @@
 //!    peer's end-of-stream; an error fails the connection (`ECONNRESET` →
 //!    [`Reason::Reset`]);
 //! 4. **writes**: the write queue goes out with vectored writes (up to
-//!    [`MAX_IOV`] buffers at once, no copying), settling after each so that
+//!    [`MAX_IOV`] buffers at once, no copying) through
+//!    [`Io::poll_write_bufs`] (a socket tries a small write before it polls),
+//!    settling after each so that
 //!    `resume_writing` comes as soon as the buffer drains; once the protocol
 //!    asked to close its write side and the queue is empty, `poll_shutdown`
 //!    sends the FIN and `write_closed` follows;

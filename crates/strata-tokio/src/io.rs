@@ -13,7 +13,8 @@ use tokio::net::{TcpStream, UnixStream};
 /// The driver uses the stream the tokio way:
 ///
 /// * `poll_read` until it returns `Ok(0)`, which is the peer's end-of-stream;
-/// * `poll_write_vectored` (and `poll_flush`) to hand over buffered writes;
+/// * [`poll_write_bufs`](Io::poll_write_bufs) (by default `poll_write` or
+///   `poll_write_vectored`) and `poll_flush` to hand over buffered writes;
 /// * `poll_shutdown` for [`close_write`](strata_core::Transport::close_write),
 ///   so it must close *only the write side* (as `TcpStream`, `UnixStream` and
 ///   `DuplexStream` do);
