@@ -24,6 +24,16 @@
 //!   `read_buf` into a reused `BytesMut`, `encode` into a reused buffer,
 //!   `write_all`, `TCP_NODELAY` on both ends.
 //!
+//! * **roundtrip-16conn** (64 B): the same calls on 16 connections at
+//!   once, one call in flight on each: round trips per second over all of
+//!   them. One connection measures the latency of a call, and with both
+//!   ends mostly asleep between calls its figure follows the machine's
+//!   wake-ups; sixteen keep both threads busy (several connections ready at
+//!   each wake-up), so this line measures what a loaded server does per
+//!   call. Both sides connect one after another, each client starting its
+//!   calls as soon as it is connected; the peer runs one `peer_server` and
+//!   one `peer_client` task per connection.
+//!
 //! Reading the figures: the codec figures compare the per-frame work
 //! (header parsing and checks, slicing); the round trips are dominated by
 //! system calls and wake-ups on both sides, so they show what the driver,
@@ -55,6 +65,10 @@ pub const CODEC: &[(usize, u64)] = &[(64, 2_000_000), (16 * 1024, 100_000)];
 pub const PAYLOAD: usize = 64;
 /// Round trips per run at full scale.
 pub const ROUND_TRIPS: u64 = 20_000;
+/// Connections of the loaded round-trip line, each with one call in flight.
+pub const LOADED_CONNS: usize = 16;
+/// Round trips per connection and run of the loaded line, at full scale.
+pub const LOADED_TRIPS: u64 = 10_000;
 
 /// Run every measurement of the case.
 pub async fn run(cfg: &Config, out: &mut dyn FnMut(Report)) -> io::Result<()> {
@@ -87,6 +101,28 @@ pub async fn run(cfg: &Config, out: &mut dyn FnMut(Report)) -> io::Result<()> {
             Unit::RoundTripsPerSec,
             || async move { Ok(per_sec(trips, strata_roundtrips(rts, trips, verify).await?)) },
             || async move { Ok(per_sec(trips, peer_roundtrips(rts, trips, verify).await?)) },
+        )
+        .await?;
+        out(report);
+    }
+
+    let (conns, each) = (LOADED_CONNS, cfg.scaled(LOADED_TRIPS, 10));
+    let all = each * conns as u64;
+    let case = format!("frames/roundtrip-{conns}conn/{}", size_name(PAYLOAD));
+    if cfg.selects(&case) {
+        let verify = cfg.verify;
+        let report = interleave(
+            cfg,
+            &case,
+            Unit::RoundTripsPerSec,
+            || async move {
+                let t = strata_loaded_roundtrips(rts, conns, each, verify).await?;
+                Ok(per_sec(all, t))
+            },
+            || async move {
+                let t = peer_loaded_roundtrips(rts, conns, each, verify).await?;
+                Ok(per_sec(all, t))
+            },
         )
         .await?;
         out(report);
@@ -315,6 +351,61 @@ pub async fn strata_roundtrips(rts: &Runtimes, trips: u64, verify: bool) -> io::
     .await
 }
 
+/// `conns` connections making `each` command round trips at once, one call
+/// in flight on each (the same pinger and server as
+/// [`strata_roundtrips`]); returns the time from before the first `connect`
+/// to the last answer on any connection.
+pub async fn strata_loaded_roundtrips(
+    rts: &Runtimes,
+    conns: usize,
+    each: u64,
+    verify: bool,
+) -> io::Result<Duration> {
+    limit("strata loaded command round trips", async {
+        let listener = join(rts.server().spawn(async {
+            strata_tokio::listen("tcp:127.0.0.1:0", |_: &TransportInfo| {
+                Framed::new(CommandServer::new(Duplex::Full, EchoData))
+            })
+            .await
+            .map_err(strata_err)
+        }))
+        .await?;
+        let desc = format!("tcp:127.0.0.1:{}", listener.port().expect("tcp has a port"));
+        let (pingers, finished): (Vec<_>, Vec<_>) = (0..conns)
+            .map(|_| {
+                let (done, finished) = oneshot::channel();
+                (
+                    Framed::new(CommandPinger::new(each, verify, done)),
+                    finished,
+                )
+            })
+            .unzip();
+        let (start, clients) = join(rts.client().spawn(async move {
+            let start = Instant::now();
+            let mut clients = Vec::with_capacity(pingers.len());
+            for pinger in pingers {
+                // Each pinger makes its first call as soon as it is
+                // connected, while the next one connects.
+                let client = strata_tokio::connect(&desc, pinger)
+                    .await
+                    .map_err(strata_err)?;
+                clients.push(client);
+            }
+            Ok((start, clients))
+        }))
+        .await?;
+        let mut end = start;
+        for f in finished {
+            end = end.max(f.await.map_err(|_| strata_err("pinger gone"))??);
+        }
+        for client in clients {
+            client.closed().await;
+        }
+        Ok(end - start)
+    })
+    .await
+}
+
 // ---------------------------------------------------------------------------
 // tokio + LengthDelimitedCodec: the same exchange by hand
 // ---------------------------------------------------------------------------
@@ -443,6 +534,51 @@ pub async fn peer_roundtrips(rts: &Runtimes, trips: u64, verify: bool) -> io::Re
             let start = Instant::now();
             let s = tokio_connect(addr).await?;
             Ok(peer_client(s, trips, verify).await? - start)
+        });
+        let elapsed = join(client).await?;
+        join(server).await?;
+        Ok(elapsed)
+    })
+    .await
+}
+
+/// The loaded line by hand: `conns` connections, each a [`peer_client`]
+/// task making `each` calls against its own [`peer_server`] task; returns
+/// the time from before the first `connect` to the last answer on any
+/// connection.
+pub async fn peer_loaded_roundtrips(
+    rts: &Runtimes,
+    conns: usize,
+    each: u64,
+    verify: bool,
+) -> io::Result<Duration> {
+    limit("tokio-util loaded command round trips", async {
+        let (addr_tx, addr_rx) = oneshot::channel();
+        let server = rts.server().spawn(async move {
+            let listener = tokio_listener(addr_tx).await?;
+            let mut servers = Vec::with_capacity(conns);
+            for _ in 0..conns {
+                let s = tokio_accept(&listener).await?;
+                servers.push(tokio::spawn(peer_server(s)));
+            }
+            for s in servers {
+                join(s).await?;
+            }
+            Ok(())
+        });
+        let addr = addr_rx.await.map_err(|_| strata_err("listener gone"))?;
+        let client = rts.client().spawn(async move {
+            let start = Instant::now();
+            let mut clients = Vec::with_capacity(conns);
+            for _ in 0..conns {
+                let s = tokio_connect(addr).await?;
+                clients.push(tokio::spawn(peer_client(s, each, verify)));
+            }
+            let mut end = start;
+            for c in clients {
+                end = end.max(join(c).await?);
+            }
+            Ok(end - start)
         });
         let elapsed = join(client).await?;
         join(server).await?;

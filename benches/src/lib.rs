@@ -61,7 +61,7 @@ pub const CASES: &[(&str, &str, bool)] = &[
     ),
     (
         "frames",
-        "Strata frames (Mercurial format) vs tokio-util LengthDelimitedCodec: encode+decode frames/s (64 B, 16 KiB), 64-byte command round trips over TCP (frame layer + reactors vs a hand-written codec loop)",
+        "Strata frames (Mercurial format) vs tokio-util LengthDelimitedCodec: encode+decode frames/s (64 B, 16 KiB), 64-byte command round trips over TCP on one connection and on 16 at once (frame layer + reactors vs a hand-written codec loop)",
         true,
     ),
     (

@@ -15,7 +15,8 @@ async fn frames_case_runs_and_reports_every_measurement() {
         [
             "frames/codec/64B",
             "frames/codec/16KiB",
-            "frames/roundtrip/64B"
+            "frames/roundtrip/64B",
+            "frames/roundtrip-16conn/64B"
         ]
     );
     for r in &reports {
@@ -36,6 +37,13 @@ async fn frames_sides_deliver_intact_data() {
     let rts = &Runtimes::new(strata_bench::Pin::Any).unwrap();
     frames::strata_roundtrips(rts, 200, true).await.unwrap();
     frames::peer_roundtrips(rts, 200, true).await.unwrap();
+    // Several connections at once: every call on each is answered intact.
+    frames::strata_loaded_roundtrips(rts, 5, 60, true)
+        .await
+        .unwrap();
+    frames::peer_loaded_roundtrips(rts, 5, 60, true)
+        .await
+        .unwrap();
 }
 
 /// The peer is measured doing the same exchange, so it must speak the same
