@@ -321,19 +321,28 @@ impl FrameProtocol for CommandPinger {
     }
 }
 
+/// A Strata command server answering `echo` ([`EchoData`] under
+/// `CommandServer` under the frame layer) on the server runtime; returns
+/// its listener (dropping it stops accepting) and the description
+/// to connect to.
+async fn strata_command_server(rts: &Runtimes) -> io::Result<(strata_tokio::Listener, String)> {
+    let listener = join(rts.server().spawn(async {
+        strata_tokio::listen("tcp:127.0.0.1:0", |_: &TransportInfo| {
+            Framed::new(CommandServer::new(Duplex::Full, EchoData))
+        })
+        .await
+        .map_err(strata_err)
+    }))
+    .await?;
+    let desc = format!("tcp:127.0.0.1:{}", listener.port().expect("tcp has a port"));
+    Ok((listener, desc))
+}
+
 /// `trips` command round trips through Strata (frame layer + reactors);
 /// returns the time from before `connect` to the last answer.
 pub async fn strata_roundtrips(rts: &Runtimes, trips: u64, verify: bool) -> io::Result<Duration> {
     limit("strata command round trips", async {
-        let listener = join(rts.server().spawn(async {
-            strata_tokio::listen("tcp:127.0.0.1:0", |_: &TransportInfo| {
-                Framed::new(CommandServer::new(Duplex::Full, EchoData))
-            })
-            .await
-            .map_err(strata_err)
-        }))
-        .await?;
-        let desc = format!("tcp:127.0.0.1:{}", listener.port().expect("tcp has a port"));
+        let (_listener, desc) = strata_command_server(rts).await?;
         let (done, finished) = oneshot::channel();
         let pinger = Framed::new(CommandPinger::new(trips, verify, done));
         let (start, client) = join(rts.client().spawn(async move {
@@ -362,15 +371,7 @@ pub async fn strata_loaded_roundtrips(
     verify: bool,
 ) -> io::Result<Duration> {
     limit("strata loaded command round trips", async {
-        let listener = join(rts.server().spawn(async {
-            strata_tokio::listen("tcp:127.0.0.1:0", |_: &TransportInfo| {
-                Framed::new(CommandServer::new(Duplex::Full, EchoData))
-            })
-            .await
-            .map_err(strata_err)
-        }))
-        .await?;
-        let desc = format!("tcp:127.0.0.1:{}", listener.port().expect("tcp has a port"));
+        let (_listener, desc) = strata_command_server(rts).await?;
         let (pingers, finished): (Vec<_>, Vec<_>) = (0..conns)
             .map(|_| {
                 let (done, finished) = oneshot::channel();
