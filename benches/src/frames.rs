@@ -338,31 +338,16 @@ async fn strata_command_server(rts: &Runtimes) -> io::Result<(strata_tokio::List
     Ok((listener, desc))
 }
 
-/// `trips` command round trips through Strata (frame layer + reactors);
-/// returns the time from before `connect` to the last answer.
+/// `trips` command round trips through Strata (frame layer + reactors) on
+/// one connection; returns the time from before `connect` to the last
+/// answer. (The loaded line with one connection: the same tasks.)
 pub async fn strata_roundtrips(rts: &Runtimes, trips: u64, verify: bool) -> io::Result<Duration> {
-    limit("strata command round trips", async {
-        let (_listener, desc) = strata_command_server(rts).await?;
-        let (done, finished) = oneshot::channel();
-        let pinger = Framed::new(CommandPinger::new(trips, verify, done));
-        let (start, client) = join(rts.client().spawn(async move {
-            let start = Instant::now();
-            let client = strata_tokio::connect(&desc, pinger)
-                .await
-                .map_err(strata_err)?;
-            Ok((start, client))
-        }))
-        .await?;
-        let end = finished.await.map_err(|_| strata_err("pinger gone"))??;
-        client.closed().await;
-        Ok(end - start)
-    })
-    .await
+    strata_loaded_roundtrips(rts, 1, trips, verify).await
 }
 
 /// `conns` connections making `each` command round trips at once, one call
-/// in flight on each (the same pinger and server as
-/// [`strata_roundtrips`]); returns the time from before the first `connect`
+/// in flight on each ([`CommandPinger`]s against [`EchoData`] under
+/// `CommandServer`); returns the time from before the first `connect`
 /// to the last answer on any connection.
 pub async fn strata_loaded_roundtrips(
     rts: &Runtimes,
@@ -370,7 +355,7 @@ pub async fn strata_loaded_roundtrips(
     each: u64,
     verify: bool,
 ) -> io::Result<Duration> {
-    limit("strata loaded command round trips", async {
+    limit("strata command round trips", async {
         let (_listener, desc) = strata_command_server(rts).await?;
         let (pingers, finished): (Vec<_>, Vec<_>) = (0..conns)
             .map(|_| {
